@@ -1,0 +1,23 @@
+"""Building blocks and attention modules, created by name from registries."""
+
+from archlab.blocks.registry import (
+    ATTENTION,
+    BLOCKS,
+    create_attention,
+    create_block,
+    list_attention,
+    list_blocks,
+    register_attention,
+    register_block,
+)
+
+__all__ = [
+    "ATTENTION",
+    "BLOCKS",
+    "create_attention",
+    "create_block",
+    "list_attention",
+    "list_blocks",
+    "register_attention",
+    "register_block",
+]

@@ -1,0 +1,1 @@
+"""Exact model measurement: parameters, MACs, activation memory, receptive field, diffs."""

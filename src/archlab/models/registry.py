@@ -1,0 +1,69 @@
+"""The model registry: ``register_model``, ``create_model``, ``list_models``.
+
+Every registered factory has the signature
+``fn(num_classes: int = <default>, in_chans: int = <default>, **kwargs) -> nn.Module``
+and carries metadata: the default input size ``(C, H, W)``, the default number of
+classes, and where the model comes from (a seed document, timm, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from archlab._registry import Registry
+
+MODELS = Registry("model")
+
+
+def register_model(
+    name: str | None = None,
+    *,
+    input_size: tuple[int, int, int],
+    num_classes: int,
+    source: str,
+    task: str = "single_label",
+):
+    """Register a model factory with its default input size, class count and source."""
+    return MODELS.register(name, input_size=tuple(input_size), num_classes=num_classes, source=source, task=task)
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Metadata of a registered model: ``input_size``, ``num_classes``, ``source``, ``task``."""
+    _ensure_loaded()
+    return dict(MODELS.meta(name), name=name)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Registered model names, optionally filtered by a shell-style wildcard (``"mnist*"``)."""
+    _ensure_loaded()
+    return MODELS.names(pattern)
+
+
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    pretrained: bool | str = False,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build the registered model ``name``.
+
+    ``num_classes`` and ``in_chans`` default to the model's registered values.
+    ``pretrained`` is ``False``, ``True`` (the hub cache) or a path to a local
+    weights file (safetensors or a torch checkpoint).
+    """
+    _ensure_loaded()
+    fn = MODELS.get(name)
+    meta = MODELS.meta(name)
+    num_classes = meta["num_classes"] if num_classes is None else int(num_classes)
+    in_chans = meta["input_size"][0] if in_chans is None else int(in_chans)
+    if pretrained:
+        kwargs["pretrained"] = pretrained
+    return fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+def _ensure_loaded() -> None:
+    """Import the modules that register models (done lazily to keep imports light)."""
+    import archlab.models  # noqa: F401
