@@ -1,7 +1,8 @@
 """archlab: design, measure, train and compare image-classification architectures."""
 
-from archlab.models import create_model, list_models, model_info
-
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "create_model", "list_models", "model_info"]
+from archlab.models import create_model, list_models, model_info  # noqa: E402
+from archlab.train.engine import train  # noqa: E402  (archlab.train(config) is the Python entry point)
+
+__all__ = ["__version__", "create_model", "list_models", "model_info", "train"]

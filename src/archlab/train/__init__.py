@@ -1,1 +1,5 @@
-"""archlab.train"""
+"""Training: the engine, losses, metrics, checkpoints."""
+
+from archlab.train.engine import RunResult, TrainingDiverged, evaluate, train
+
+__all__ = ["RunResult", "TrainingDiverged", "evaluate", "train"]

@@ -1,0 +1,83 @@
+"""The ``archlab`` command line: parse, call the Python API, print.
+
+A user's mistake (bad config key, unknown model, missing file) ends in a
+one-line ``archlab: error: ...`` on stderr and a non-zero exit, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from archlab.train.engine import train
+
+    if args.resume and args.config:
+        raise ValueError("--resume continues a run with its own config; drop --config (use --set to change keys)")
+    train(args.config, overrides=args.set, resume=args.resume)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from archlab.models.listing import model_table
+
+    print(model_table(args.pattern, macs=args.macs, fmt=args.format))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from archlab import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="archlab",
+        description="Design, measure, train and compare image-classification architectures.",
+    )
+    parser.add_argument("--version", action="version", version=f"archlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("train", help="train a model (no arguments: the small CNN on scikit-learn's digits)")
+    p.add_argument("--config", "-c", help="YAML experiment, e.g. configs/mnist/net3.yaml")
+    p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("models", help="list registered models with parameter counts")
+    p.add_argument("pattern", nargs="?", default=None, help="shell wildcard, e.g. 'mnist*' or '*v9'")
+    p.add_argument("--macs", action="store_true", help="also count MACs at each model's default input size")
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p.set_defaults(func=_cmd_models)
+
+    from archlab.inspect import cli as inspect_cli
+
+    inspect_cli.add_summary_parser(sub)
+    inspect_cli.add_diff_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"archlab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archlab: interrupted; a training run continues with: archlab train --resume RUN_DIR", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        from archlab.train.engine import TrainingDiverged
+
+        if isinstance(exc, TrainingDiverged):
+            print(f"archlab: error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
