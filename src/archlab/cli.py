@@ -15,7 +15,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from archlab.train.engine import train
 
     if args.resume and args.config:
-        raise ValueError("--resume continues a run with its own config; drop --config (use --set to change keys)")
+        raise ValueError(
+            "--resume continues a run with its own config; drop --config (use --set to change keys)"
+        )
+    if args.print_config:
+        import yaml
+
+        from archlab.config import load_config
+
+        print(yaml.safe_dump(load_config(args.config, args.set).to_dict(), sort_keys=False), end="")
+        return 0
     train(args.config, overrides=args.set, resume=args.resume)
     return 0
 
@@ -40,9 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (no arguments: the small CNN on scikit-learn's digits)")
     p.add_argument("--config", "-c", help="YAML experiment, e.g. configs/mnist/net3.yaml")
-    p.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=3 (repeatable)",
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
@@ -68,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"archlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("archlab: interrupted; a training run continues with: archlab train --resume RUN_DIR", file=sys.stderr)
+        print(
+            "archlab: interrupted; a training run continues with: archlab train --resume RUN_DIR",
+            file=sys.stderr,
+        )
         return 130
     except RuntimeError as exc:
         from archlab.train.engine import TrainingDiverged

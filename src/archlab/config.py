@@ -49,6 +49,18 @@ class AugmentConfig:
 
 
 @dataclass
+class SyntheticConfig:
+    """A generated, learnable dataset: each class is a smooth random template plus noise."""
+
+    num_classes: int = 10
+    channels: int = 3
+    size: int = 32
+    train_samples: int = 2000
+    test_samples: int = 500
+    noise: float = 0.35  # std of the per-pixel noise, relative to the template's range
+
+
+@dataclass
 class DataConfig:
     """Where the images come from and how they are batched."""
 
@@ -62,7 +74,11 @@ class DataConfig:
     eval_batch_size: int = 1000
     normalize: bool = True  # per-channel mean/std of the training split
     drop_last: bool = False
+    image_size: list[int] | None = None  # imagefolder / csv: resize every image to [H, W]
+    train_csv: str = "train.csv"  # csv: file of path,label rows (paths relative to the file), under root
+    test_csv: str = "test.csv"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
 @dataclass
@@ -101,7 +117,9 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     early_stopping: int = 0  # patience in epochs on `monitor` (0: off)
-    monitor: str = "auto"  # metric that selects the best checkpoint: auto = val/acc if a val split else test/acc
+    monitor: str = (
+        "auto"  # metric that selects the best checkpoint: auto = val/acc if a val split else test/acc
+    )
     topk: int = 5
 
 
@@ -200,7 +218,9 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     for key, value in data.items():
         if key not in fields:
             near = closest(str(key), sorted(fields), n=1)
-            hint = f"did you mean {prefix + near[0]!r}?" if near else f"valid keys: {', '.join(sorted(fields))}"
+            hint = (
+                f"did you mean {prefix + near[0]!r}?" if near else f"valid keys: {', '.join(sorted(fields))}"
+            )
             raise ValueError(f"unknown config key {prefix + str(key)!r}; {hint}")
         kwargs[key] = _coerce(value, hints[key], prefix + key)
         allowed = CHOICES.get(prefix + key)
@@ -246,15 +266,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping, with one-line errors for a missing or malformed file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} not found; pass a YAML file such as configs/mnist/net3.yaml")
+        raise FileNotFoundError(
+            f"config file {str(path)!r} not found; pass a YAML file such as configs/mnist/net3.yaml"
+        )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"config file {str(path)!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ValueError(
+            f"config file {str(path)!r} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
     if not isinstance(data, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping of sections, got {type(data).__name__}")
+        raise ValueError(
+            f"config file {str(path)!r} must hold a mapping of sections, got {type(data).__name__}"
+        )
     return data
 
 

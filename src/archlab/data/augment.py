@@ -32,7 +32,9 @@ class BatchTransform:
     ``aug`` is an :class:`archlab.config.AugmentConfig`; ``None`` means no augmentation.
     """
 
-    def __init__(self, mean: list[float], std: list[float], scale: float = 255.0, aug=None, normalize: bool = True):
+    def __init__(
+        self, mean: list[float], std: list[float], scale: float = 255.0, aug=None, normalize: bool = True
+    ):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.scale = float(scale)
@@ -91,9 +93,9 @@ def random_affine(
     tx = _uniform(n, -translate, translate, g) * 2.0
     ty = _uniform(n, -translate, translate, g) * 2.0
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [torch.stack([cos, -sin, -tx], 1), torch.stack([sin, cos, -ty], 1)], 1
-    ).to(device=x.device, dtype=x.dtype)
+    theta = torch.stack([torch.stack([cos, -sin, -tx], 1), torch.stack([sin, cos, -ty], 1)], 1).to(
+        device=x.device, dtype=x.dtype
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
@@ -104,8 +106,8 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator | None) -> tor
     xp = F.pad(x, (padding, padding, padding, padding))
     oy = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
     ox = torch.randint(0, 2 * padding + 1, (n,), generator=g).to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device)[None, :])  # n×h
-    cols = (ox[:, None] + torch.arange(w, device=x.device)[None, :])  # n×w
+    rows = oy[:, None] + torch.arange(h, device=x.device)[None, :]  # n×h
+    cols = ox[:, None] + torch.arange(w, device=x.device)[None, :]  # n×w
     xp = torch.gather(xp, 2, rows[:, None, :, None].expand(n, c, h, xp.shape[3]))
     return torch.gather(xp, 3, cols[:, None, None, :].expand(n, c, h, w))
 

@@ -80,9 +80,16 @@ def model_table(pattern: str | None = None, macs: bool = False, fmt: str = "tabl
         return "\n".join(lines)
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(headers)]
     right = {1, 2} if macs else {1}
+
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
 
     out = [line(headers), "  ".join("-" * w for w in widths)] + [line(b) for b in body]
-    out.append(f"{len(rows)} models; MACs = multiply-accumulates (1 MAC = 2 FLOPs)" if macs else f"{len(rows)} models")
+    out.append(
+        f"{len(rows)} models; MACs = multiply-accumulates (1 MAC = 2 FLOPs)"
+        if macs
+        else f"{len(rows)} models"
+    )
     return "\n".join(out)

@@ -8,6 +8,7 @@ classes, and where the model comes from (a seed document, timm, ...).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from torch import nn
@@ -26,12 +27,18 @@ def register_model(
     task: str = "single_label",
 ):
     """Register a model factory with its default input size, class count and source."""
-    return MODELS.register(name, input_size=tuple(input_size), num_classes=num_classes, source=source, task=task)
+    return MODELS.register(
+        name, input_size=tuple(input_size), num_classes=num_classes, source=source, task=task
+    )
 
 
 def model_info(name: str) -> dict[str, Any]:
     """Metadata of a registered model: ``input_size``, ``num_classes``, ``source``, ``task``."""
     _ensure_loaded()
+    from archlab.models.spec import is_spec_path, spec_info
+
+    if is_spec_path(name):
+        return spec_info(name)
     return dict(MODELS.meta(name), name=name)
 
 
@@ -48,20 +55,45 @@ def create_model(
     pretrained: bool | str = False,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build the registered model ``name``.
+    """Build the registered model ``name``, or the architecture file ``name`` (a ``.yaml`` path).
 
     ``num_classes`` and ``in_chans`` default to the model's registered values.
     ``pretrained`` is ``False``, ``True`` (the hub cache) or a path to a local
-    weights file (safetensors or a torch checkpoint).
+    weights file (safetensors or a torch checkpoint). Factories that take a
+    ``pretrained`` argument (the timm families) load it themselves; for every
+    other model the weights are loaded by :func:`archlab.models.pretrained.load_pretrained`,
+    with the input bands adapted and a head of another size re-initialised.
     """
     _ensure_loaded()
+    from archlab.models.spec import create_from_spec_file, is_spec_path
+
+    if is_spec_path(name):
+        if kwargs:
+            raise ValueError(
+                f"an architecture file takes no model kwargs; edit {name} instead of passing {sorted(kwargs)}"
+            )
+        model = create_from_spec_file(name, num_classes=num_classes, in_chans=in_chans)
+        if pretrained:
+            from archlab.models.pretrained import load_pretrained
+
+            load_pretrained(model, pretrained, in_chans=in_chans, num_classes=num_classes)
+        return model
     fn = MODELS.get(name)
     meta = MODELS.meta(name)
     num_classes = meta["num_classes"] if num_classes is None else int(num_classes)
     in_chans = meta["input_size"][0] if in_chans is None else int(in_chans)
+    if pretrained and "pretrained" in inspect.signature(fn).parameters:
+        return fn(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs)
+    model = fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
     if pretrained:
-        kwargs["pretrained"] = pretrained
-    return fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
+        if pretrained is True:
+            raise ValueError(
+                f"model {name!r} has no published weights; pass model.pretrained=PATH to a local weights file"
+            )
+        from archlab.models.pretrained import load_pretrained
+
+        load_pretrained(model, pretrained, in_chans=in_chans, num_classes=num_classes)
+    return model
 
 
 def _ensure_loaded() -> None:

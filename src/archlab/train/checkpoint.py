@@ -51,11 +51,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Load a checkpoint written by :func:`save_checkpoint`; one-line errors when missing or corrupt."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} not found; pass a run directory holding last.pt or best.pt")
+        raise FileNotFoundError(
+            f"checkpoint {str(path)!r} not found; pass a run directory holding last.pt or best.pt"
+        )
     try:
         payload = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise ValueError(f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}); it may be truncated") from None
+        raise ValueError(
+            f"checkpoint {str(path)!r} is unreadable ({type(exc).__name__}); it may be truncated"
+        ) from None
     if not isinstance(payload, dict) or "model" not in payload:
         raise ValueError(f"checkpoint {str(path)!r} is not an archlab checkpoint (no 'model' entry)")
     return payload

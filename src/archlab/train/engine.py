@@ -99,11 +99,18 @@ def build_model_for(cfg: Config, data: TensorDataset) -> nn.Module:
             f"model.in_chans is {in_chans} but dataset {data.name!r} has {c} bands; "
             "remove model.in_chans or set it to the dataset's"
         )
-    return create_model(cfg.model.name, num_classes=num_classes, in_chans=in_chans, pretrained=cfg.model.pretrained,
-                        **cfg.model.kwargs)
+    return create_model(
+        cfg.model.name,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        pretrained=cfg.model.pretrained,
+        **cfg.model.kwargs,
+    )
 
 
-def check_forward(model: nn.Module, input_size: tuple[int, int, int], name: str, device: torch.device) -> None:
+def check_forward(
+    model: nn.Module, input_size: tuple[int, int, int], name: str, device: torch.device
+) -> None:
     """Run one eval-mode forward on zeros, turning a shape error into a one-line ValueError."""
     was_training = model.training
     model.eval()
@@ -130,7 +137,9 @@ def monitor_of(cfg: Config, has_val: bool) -> tuple[str, str]:
     if split not in ("train", "val", "test") or not key:
         raise ValueError(f"train.monitor expects split/metric such as val/acc or test/loss, got {name!r}")
     if split == "val" and not has_val:
-        raise ValueError(f"train.monitor is {name!r} but there is no validation split; set data.val_split=0.1")
+        raise ValueError(
+            f"train.monitor is {name!r} but there is no validation split; set data.val_split=0.1"
+        )
     return name, ("min" if "loss" in key else "max")
 
 
@@ -179,9 +188,11 @@ def _loss_fn(cfg: Config, num_classes: int, device: torch.device) -> Callable:
 
     def loss(logits: torch.Tensor, target: torch.Tensor | Mixed) -> torch.Tensor:
         if isinstance(target, Mixed):
-            return target.lam * F.cross_entropy(logits, target.y, weight=weight, label_smoothing=smoothing) + (
-                1.0 - target.lam
-            ) * F.cross_entropy(logits, target.y_b, weight=weight, label_smoothing=smoothing)
+            return target.lam * F.cross_entropy(
+                logits, target.y, weight=weight, label_smoothing=smoothing
+            ) + (1.0 - target.lam) * F.cross_entropy(
+                logits, target.y_b, weight=weight, label_smoothing=smoothing
+            )
         return F.cross_entropy(logits, target, weight=weight, label_smoothing=smoothing)
 
     return loss
@@ -190,8 +201,15 @@ def _loss_fn(cfg: Config, num_classes: int, device: torch.device) -> Callable:
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True, disable=not enabled,
-                mininterval=0.5)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="batch",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not enabled,
+        mininterval=0.5,
+    )
 
 
 def _summary_text(model: nn.Module, input_size: tuple[int, int, int]) -> str:
@@ -229,7 +247,9 @@ def train(
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / rundir.CONFIG).is_file():
-            raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no {rundir.CONFIG}); pass the folder a run wrote")
+            raise FileNotFoundError(
+                f"{str(run_dir)!r} is not a run directory (no {rundir.CONFIG}); pass the folder a run wrote"
+            )
         cfg = load_config(run_dir / rundir.CONFIG, overrides)
         ckpt = load_checkpoint(run_dir / rundir.LAST)
     elif isinstance(cfg, Config):
@@ -253,12 +273,20 @@ def train(
     input_size = data.input_size
     has_val = data.val is not None
     monitor, monitor_mode = monitor_of(cfg, has_val)
-    train_loader = BatchLoader(data.train, cfg.data.batch_size, shuffle=True, drop_last=cfg.data.drop_last,
-                               device=device, seed=cfg.run.seed)
+    train_loader = BatchLoader(
+        data.train,
+        cfg.data.batch_size,
+        shuffle=True,
+        drop_last=cfg.data.drop_last,
+        device=device,
+        seed=cfg.run.seed,
+    )
     eval_loaders = {"test": BatchLoader(data.test, cfg.data.eval_batch_size, shuffle=False, device=device)}
     if has_val:
-        eval_loaders = {"val": BatchLoader(data.val, cfg.data.eval_batch_size, shuffle=False, device=device),
-                        **eval_loaders}
+        eval_loaders = {
+            "val": BatchLoader(data.val, cfg.data.eval_batch_size, shuffle=False, device=device),
+            **eval_loaders,
+        }
     train_tf = BatchTransform(data.mean, data.std, data.scale, cfg.data.augment, normalize=cfg.data.normalize)
     eval_tf = BatchTransform(data.mean, data.std, data.scale, None, normalize=cfg.data.normalize)
 
@@ -271,8 +299,9 @@ def train(
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg.optim)
     steps_per_epoch = math.ceil(len(train_loader) / cfg.train.accumulate)
-    scheduler, sched_interval = build_scheduler(optimizer, cfg.sched, cfg.train.epochs, steps_per_epoch,
-                                                mode=monitor_mode)
+    scheduler, sched_interval = build_scheduler(
+        optimizer, cfg.sched, cfg.train.epochs, steps_per_epoch, mode=monitor_mode
+    )
     amp = _amp_dtype(cfg.train.amp)
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     ema = None
@@ -324,9 +353,15 @@ def train(
         writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     echo(f"run directory: {run_dir}")
-    echo(f"device: {device} | model: {cfg.model.name} ({params:,} parameters) | data: {data.name} "
-         f"train {len(data.train):,} / {'val %s / ' % f'{len(data.val):,}' if has_val else ''}test {len(data.test):,}"
-         f" | input {'x'.join(map(str, input_size))}")
+    sizes = (
+        f"train {len(data.train):,} / "
+        + (f"val {len(data.val):,} / " if has_val else "")
+        + f"test {len(data.test):,}"
+    )
+    echo(
+        f"device: {device} | model: {cfg.model.name} ({params:,} parameters) | data: {data.name} {sizes}"
+        f" | input {'x'.join(map(str, input_size))}"
+    )
     if summary and start_epoch == 1:
         echo(summary)
     if start_epoch > 1:
@@ -381,20 +416,40 @@ def train(
                         "Lower optim.lr or set train.grad_clip, then resume or restart"
                     )
                 rate = seen / max(1e-9, time.perf_counter() - t0)
-                bar.set_postfix(loss=f"{shown_loss:.4f}", acc=f"{100 * correct.item() / seen:.2f}",
-                                lr=f"{optimizer.param_groups[0]['lr']:.2e}", ips=f"{rate:,.0f}", refresh=False)
+                bar.set_postfix(
+                    loss=f"{shown_loss:.4f}",
+                    acc=f"{100 * correct.item() / seen:.2f}",
+                    lr=f"{optimizer.param_groups[0]['lr']:.2e}",
+                    ips=f"{rate:,.0f}",
+                    refresh=False,
+                )
             bar.update(1)
         bar.close()
         train_time = time.perf_counter() - t0
-        train_metrics = {"loss": loss_sum.item() / seen, "acc": correct.item() / seen,
-                         "images_per_s": seen / train_time, "time_s": train_time}
+        train_metrics = {
+            "loss": loss_sum.item() / seen,
+            "acc": correct.item() / seen,
+            "images_per_s": seen / train_time,
+            "time_s": train_time,
+        }
 
         eval_model = ema.module if ema is not None else model
-        record: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train": train_metrics}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train": train_metrics,
+        }
         t1 = time.perf_counter()
         for split, loader in eval_loaders.items():
-            record[split] = evaluate(eval_model, loader, eval_tf, data.num_classes, amp=amp,
-                                     channels_last=cfg.train.channels_last, topk=cfg.train.topk)
+            record[split] = evaluate(
+                eval_model,
+                loader,
+                eval_tf,
+                data.num_classes,
+                amp=amp,
+                channels_last=cfg.train.channels_last,
+                topk=cfg.train.topk,
+            )
         record["eval_time_s"] = time.perf_counter() - t1
         record["wall_time_s"] = wall_before + time.perf_counter() - t_run
 
@@ -441,8 +496,10 @@ def train(
                 if isinstance(v, float | int) and k != "epoch":
                     writer.add_scalar(k, v, epoch)
 
-        parts = [f"epoch {epoch:>{len(str(cfg.train.epochs))}}/{cfg.train.epochs}",
-                 f"train loss {train_metrics['loss']:.4f} acc {100 * train_metrics['acc']:.2f}%"]
+        parts = [
+            f"epoch {epoch:>{len(str(cfg.train.epochs))}}/{cfg.train.epochs}",
+            f"train loss {train_metrics['loss']:.4f} acc {100 * train_metrics['acc']:.2f}%",
+        ]
         for split in eval_loaders:
             parts.append(f"{split} loss {record[split]['loss']:.4f} acc {100 * record[split]['acc']:.2f}%")
         parts.append(f"lr {record['lr']:.2e}")
@@ -450,22 +507,31 @@ def train(
         echo(" | ".join(parts) + (" *" if improved else ""))
 
         if cfg.train.early_stopping > 0 and bad_epochs >= cfg.train.early_stopping:
-            echo(f"early stopping: {monitor} has not improved for {bad_epochs} epochs (best {best_value:.4f} "
-                 f"at epoch {best_epoch})")
+            echo(
+                f"early stopping: {monitor} has not improved for {bad_epochs} epochs (best {best_value:.4f} "
+                f"at epoch {best_epoch})"
+            )
             stopped_early = True
             break
 
     if writer is not None:
         writer.close()
     results = summarize_history(history, params, monitor, best_epoch)
-    results.update(run_dir=str(run_dir), stopped_early=stopped_early, model=cfg.model.name, dataset=data.name,
-                   environment=environment())
+    results.update(
+        run_dir=str(run_dir),
+        stopped_early=stopped_early,
+        model=cfg.model.name,
+        dataset=data.name,
+        environment=environment(),
+    )
     rundir.write_json(run_dir / rundir.RESULTS, results)
     echo(rundir.results_block(results))
     return RunResult(run_dir=run_dir, results=results, history=history)
 
 
-def summarize_history(history: list[dict[str, Any]], params: int, monitor: str, best_epoch: int | None) -> dict:
+def summarize_history(
+    history: list[dict[str, Any]], params: int, monitor: str, best_epoch: int | None
+) -> dict:
     """Best figures of a run (1-based epochs), as in seed 001's results block."""
 
     def best(split: str) -> tuple[float | None, int | None]:

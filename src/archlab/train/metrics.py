@@ -18,7 +18,9 @@ from torchmetrics.functional.classification import (
 )
 
 
-def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_classes: int, topk: int = 5) -> dict[str, Any]:
+def classification_metrics(
+    logits: torch.Tensor, target: torch.Tensor, num_classes: int, topk: int = 5
+) -> dict[str, Any]:
     """Accuracy, top-k, per-class and macro/micro precision/recall/F1, support, confusion matrix."""
     logits, target = logits.float().cpu(), target.cpu()
     kw = dict(num_classes=num_classes, validate_args=False)
@@ -28,7 +30,11 @@ def classification_metrics(logits: torch.Tensor, target: torch.Tensor, num_class
     k = min(topk, num_classes)
     if k > 1:
         out[f"top{k}"] = multiclass_accuracy(logits, target, average="micro", top_k=k, **kw).item()
-    for name, fn in (("precision", multiclass_precision), ("recall", multiclass_recall), ("f1", multiclass_f1_score)):
+    for name, fn in (
+        ("precision", multiclass_precision),
+        ("recall", multiclass_recall),
+        ("f1", multiclass_f1_score),
+    ):
         out[f"macro_{name}"] = fn(logits, target, average="macro", **kw).item()
         out[f"micro_{name}"] = fn(logits, target, average="micro", **kw).item()
         out[f"per_class_{name}"] = fn(logits, target, average="none", **kw).tolist()

@@ -31,7 +31,9 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     if not any(g["params"] for g in groups):
         raise ValueError("the model has no trainable parameters; unfreeze some layers to train it")
     if cfg.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return torch.optim.SGD(
+            groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0
+        )
     betas = tuple(cfg.betas)
     if len(betas) != 2:
         raise ValueError(f"optim.betas expects two numbers such as [0.9, 0.999], got {list(betas)}")
@@ -40,7 +42,9 @@ def build_optimizer(model: nn.Module, cfg) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=betas)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg, epochs: int, steps_per_epoch: int, mode: str = "max"):
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg, epochs: int, steps_per_epoch: int, mode: str = "max"
+):
     """Return ``(scheduler or None, "step" | "epoch" | "plateau")`` from an :class:`archlab.config.SchedConfig`.
 
     ``mode`` tells the plateau schedule whether the monitored metric should rise (``"max"``) or fall.
@@ -77,8 +81,12 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg, epochs: int, steps_pe
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma), "epoch"
     if cfg.name == "multistep":
         if not cfg.milestones:
-            raise ValueError("sched.name=multistep needs sched.milestones, e.g. --set 'sched.milestones=[10, 15]'")
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma), "epoch"
+            raise ValueError(
+                "sched.name=multistep needs sched.milestones, e.g. --set 'sched.milestones=[10, 15]'"
+            )
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=cfg.milestones, gamma=cfg.gamma
+        ), "epoch"
     if cfg.name == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode=mode, factor=cfg.gamma, patience=cfg.patience, min_lr=cfg.min_lr
