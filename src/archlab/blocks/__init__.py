@@ -1,5 +1,7 @@
 """Building blocks and attention modules, created by name from registries."""
 
+# Importing these modules registers their blocks and attention modules.
+from archlab.blocks import attention, conv, dense, hybrid, mobile, residual, transformer  # noqa: F401
 from archlab.blocks.registry import (
     ATTENTION,
     BLOCKS,
