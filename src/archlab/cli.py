@@ -7,6 +7,7 @@ one-line ``archlab: error: ...`` on stderr and a non-zero exit, no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(
             "--resume continues a run with its own config; drop --config (use --set to change keys)"
         )
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from archlab.train.distributed import launch
+
+        argv = ["train"] + (["--config", args.config] if args.config else [])
+        argv += [a for kv in args.set for a in ("--set", kv)] + (["--resume", args.resume] if args.resume else [])
+        return launch(args.nproc, argv)
     if args.print_config:
         import yaml
 
@@ -59,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel over N processes on this machine (runs torchrun; see docs/distributed.md)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")

@@ -58,6 +58,7 @@ class SyntheticConfig:
     train_samples: int = 2000
     test_samples: int = 500
     noise: float = 0.35  # std of the per-pixel noise, relative to the template's range
+    max_labels: int = 3  # synthetic_ms (multi-label): at most this many classes per image
 
 
 @dataclass
@@ -75,8 +76,21 @@ class DataConfig:
     normalize: bool = True  # per-channel mean/std of the training split
     drop_last: bool = False
     image_size: list[int] | None = None  # imagefolder / csv: resize every image to [H, W]
-    train_csv: str = "train.csv"  # csv: file of path,label rows (paths relative to the file), under root
+    train_csv: str = "train.csv"  # csv / bigearthnet: split files under root
+    val_csv: str = "val.csv"
     test_csv: str = "test.csv"
+    bands: list[str] | None = None  # multispectral: select bands by name, in this order (None: all)
+    class_order: str = "alphabetical"  # bigearthnet: alphabetical (seed 000) | canonical (nomenclature paper)
+    mean: list[float] | None = None  # per-band normalisation in stored units (None: dataset's / computed)
+    std: list[float] | None = None
+    on_error: str = (
+        "raise"  # a bad sample (missing band, corrupt file, unknown label): raise | skip (and count)
+    )
+    in_memory: bool = True  # hold the decoded dataset in memory; false streams it through a DataLoader
+    num_workers: int = 0  # DataLoader workers when streaming
+    limit: int = 0  # use at most this many samples per split (0: all), for quick trials
+    sampler: str = "none"  # weighted sampling of train: none | inverse | sqrt_inverse | effective
+    sampler_beta: float = 0.999  # effective-number sampler (Cui et al. 2019): weight (1 - b) / (1 - b^n)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -116,11 +130,19 @@ class TrainConfig:
     ema: float = 0.0  # EMA decay of the weights (0: off), evaluated in place of the raw weights
     channels_last: bool = False
     compile: bool = False
+    sync_bn: bool = False  # distributed runs: convert BatchNorm to SyncBatchNorm
     early_stopping: int = 0  # patience in epochs on `monitor` (0: off)
     monitor: str = (
         "auto"  # metric that selects the best checkpoint: auto = val/acc if a val split else test/acc
     )
     topk: int = 5
+    loss: str = "auto"  # auto (ce single-label, bce multi-label) | ce | bce | focal
+    focal_gamma: float = 2.0
+    focal_alpha: float | list[float] | None = None  # scalar (multi-label: positives' weight) or per class
+    pos_weight: str | list[float] | None = None  # multi-label BCE/focal: per-class list or "log_inverse"
+    pos_weight_boost: dict[str, float] = field(default_factory=dict)  # class index or name -> factor
+    threshold: float = 0.5  # multi-label decision threshold on sigmoid scores
+    tune_thresholds: bool = False  # multi-label: per-class thresholds maximising F1 on the val split
 
 
 @dataclass
@@ -137,6 +159,15 @@ class RunConfig:
 
 
 @dataclass
+class StageConfig:
+    """One curriculum stage: train on the samples of ``classes`` for ``epochs`` epochs."""
+
+    classes: list[int | str] = field(default_factory=list)  # indices or names; empty: all classes
+    epochs: int = 1
+    name: str = ""
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -144,6 +175,7 @@ class Config:
     sched: SchedConfig = field(default_factory=SchedConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    curriculum: list[StageConfig] = field(default_factory=list)  # stages; their epochs replace train.epochs
     targets: list[str] = field(default_factory=list)  # what this experiment aims at (reports)
     notes: str = ""
 
@@ -152,9 +184,13 @@ class Config:
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
+    "data.on_error": ("raise", "skip"),
+    "data.class_order": ("alphabetical", "canonical"),
     "optim.name": ("sgd", "adam", "adamw"),
     "sched.name": ("none", "onecycle", "cosine", "step", "multistep", "plateau"),
     "train.amp": ("none", "bf16", "fp16"),
+    "train.loss": ("auto", "ce", "bce", "focal"),
+    "data.sampler": ("none", "inverse", "sqrt_inverse", "effective"),
 }
 
 

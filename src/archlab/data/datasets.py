@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset, Subset
 
 from archlab._registry import Registry
 
@@ -38,17 +39,25 @@ class TensorSplit:
 
 @dataclass
 class TensorDataset:
-    """A dataset in memory: train/test (and optional val) splits plus metadata."""
+    """A dataset: train/test (and optional val) splits plus metadata.
+
+    A split is a :class:`TensorSplit` held in memory (batched by indexing) or any
+    ``torch.utils.data.Dataset`` returning ``(image C×H×W in stored units, target)``,
+    which the engine streams through a ``DataLoader``. Targets are class indices
+    (single-label) or K-long multi-hot vectors (multi-label).
+    """
 
     name: str
-    train: TensorSplit
-    test: TensorSplit
+    train: TensorSplit | Dataset
+    test: TensorSplit | Dataset
     classes: list[str]
-    val: TensorSplit | None = None
+    val: TensorSplit | Dataset | None = None
     mean: list[float] = field(default_factory=list)  # per channel, in [0, 1] units
     std: list[float] = field(default_factory=list)
     bands: list[str] = field(default_factory=list)  # channel names (e.g. "gray", "R", "B02")
-    scale: float = 255.0  # divisor that maps stored integers to [0, 1]
+    scale: float = 255.0  # divisor that maps stored integers to the units of mean/std
+    task: str = "single_label"  # or "multi_label": y is an N×K multi-hot float tensor
+    skipped: list[str] = field(default_factory=list)  # samples dropped by data.on_error=skip, with reasons
 
     @property
     def num_classes(self) -> int:
@@ -56,7 +65,10 @@ class TensorDataset:
 
     @property
     def input_size(self) -> tuple[int, int, int]:
-        c, h, w = self.train.x.shape[1:]
+        if isinstance(self.train, TensorSplit):
+            c, h, w = self.train.x.shape[1:]
+        else:
+            c, h, w = self.train[0][0].shape
         return int(c), int(h), int(w)
 
 
@@ -75,11 +87,15 @@ def carve_split(split: TensorSplit, fraction: float, seed: int, what: str) -> tu
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(split))
-    labels = split.y.numpy()
-    stratify = labels if np.bincount(labels).min() >= 2 else None
+    stratify = None
+    if isinstance(split, TensorSplit) and split.y.ndim == 1:
+        labels = split.y.numpy()
+        stratify = labels if np.bincount(labels).min() >= 2 else None
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     keep_t, held_t = torch.from_numpy(np.sort(keep)), torch.from_numpy(np.sort(held))
-    return split.subset(keep_t), split.subset(held_t)
+    if isinstance(split, TensorSplit):
+        return split.subset(keep_t), split.subset(held_t)
+    return Subset(split, keep_t.tolist()), Subset(split, held_t.tolist())
 
 
 def register_dataset(name: str) -> Callable:
@@ -102,9 +118,32 @@ def load_dataset(cfg) -> TensorDataset:
         if ds.val is not None:
             raise ValueError(f"dataset {cfg.name!r} has its own validation split; set data.val_split=0")
         ds.train, ds.val = carve_split(ds.train, cfg.val_split, cfg.split_seed, "data.val_split")
+    if cfg.limit > 0:
+        ds.train, ds.test = _head(ds.train, cfg.limit), _head(ds.test, cfg.limit)
+        ds.val = _head(ds.val, cfg.limit) if ds.val is not None else None
+    channels = len(ds.bands) if ds.bands else None
+    for key in ("mean", "std"):
+        given = getattr(cfg, key)
+        if given is not None:
+            if channels is not None and len(given) != channels:
+                raise ValueError(
+                    f"data.{key} has {len(given)} values but the data has {channels} bands {ds.bands}"
+                )
+            setattr(ds, key, [float(v) for v in given])
     if not ds.mean:
+        if not isinstance(ds.train, TensorSplit):
+            raise ValueError(f"dataset {cfg.name!r} streams from disk; give data.mean and data.std per band")
         ds.mean, ds.std = channel_stats(ds.train.x, ds.scale)
     return ds
+
+
+def _head(split, n: int):
+    """The first ``n`` samples of a split (deterministic: splits are stored in a fixed order)."""
+    if len(split) <= n:
+        return split
+    if isinstance(split, TensorSplit):
+        return split.subset(torch.arange(n))
+    return Subset(split, list(range(n)))
 
 
 @register_dataset("digits")

@@ -49,3 +49,64 @@ SCALARS = ("loss", "acc", "macro_precision", "macro_recall", "macro_f1", "micro_
 def scalar_items(metrics: dict[str, Any]) -> dict[str, float]:
     """The scalar entries of a metrics dict (for CSV columns and progress lines)."""
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def multilabel_metrics(
+    scores: torch.Tensor, target: torch.Tensor, thresholds: torch.Tensor | float = 0.5
+) -> dict[str, Any]:
+    """Multi-label metrics of sigmoid ``scores`` (N×K) against multi-hot ``target`` at ``thresholds``.
+
+    Precision/recall/F1 micro, macro and weighted (by support); mAP macro and micro
+    (threshold-free average precision); per-class lists with support; Hamming loss
+    (fraction of wrong label bits) and subset accuracy (rows entirely right).
+    """
+    from torchmetrics.functional.classification import (
+        multilabel_average_precision,
+        multilabel_f1_score,
+        multilabel_precision,
+        multilabel_recall,
+    )
+
+    scores, target = scores.float().cpu(), (target.cpu() > 0.5).long()
+    k = scores.shape[1]
+    thr = torch.as_tensor(thresholds, dtype=torch.float32).expand(k)
+    pred = (scores >= thr).long()
+    kw = dict(num_labels=k, validate_args=False)
+    out: dict[str, Any] = {}
+    for name, fn in (
+        ("precision", multilabel_precision),
+        ("recall", multilabel_recall),
+        ("f1", multilabel_f1_score),
+    ):
+        for avg in ("micro", "macro", "weighted"):
+            out[f"{avg}_{name}"] = fn(pred, target, average=avg, **kw).item()
+        out[f"per_class_{name}"] = fn(pred, target, average="none", **kw).tolist()
+    out["map_macro"] = multilabel_average_precision(scores, target, average="macro", **kw).item()
+    out["map_micro"] = multilabel_average_precision(scores, target, average="micro", **kw).item()
+    out["per_class_ap"] = multilabel_average_precision(scores, target, average="none", **kw).tolist()
+    out["hamming_loss"] = (pred != target).float().mean().item()
+    out["subset_acc"] = (pred == target).all(1).float().mean().item()
+    out["support"] = target.sum(0).tolist()
+    out["thresholds"] = thr.tolist()
+    return out
+
+
+def tune_thresholds(
+    scores: torch.Tensor, target: torch.Tensor, grid: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per class, the threshold on the grid (default 0.05..0.95) that maximises that class's F1.
+
+    Ties go to the threshold closest to 0.5; a class without positives keeps 0.5.
+    """
+    grid = torch.arange(0.05, 0.951, 0.05) if grid is None else grid
+    scores, target = scores.float().cpu(), (target.cpu() > 0.5)
+    pred = scores[None, :, :] >= grid[:, None, None]  # G×N×K
+    tp = (pred & target[None]).sum(1).double()
+    fp = (pred & ~target[None]).sum(1).double()
+    fn = (~pred & target[None]).sum(1).double()
+    f1 = 2 * tp / (2 * tp + fp + fn).clamp_min(1)  # G×K
+    closeness = -(grid - 0.5).abs().double()[:, None] * 1e-9  # tie-break towards 0.5
+    best = (f1 + closeness).argmax(0)
+    out = grid[best]
+    out[target.sum(0) == 0] = 0.5
+    return out

@@ -95,26 +95,62 @@ def short_count(n: int) -> str:
     return str(n)
 
 
+def epoch_line(record: dict[str, Any], epochs: int, key: str, splits: list[str]) -> str:
+    """One summary line per epoch: train and evaluation loss and headline metric, lr, speed."""
+    train = record["train"]
+    tkey = key if key in train else "micro_f1"
+    parts = [
+        f"epoch {record['epoch']:>{len(str(epochs))}}/{epochs}",
+        f"train loss {train['loss']:.4f} {_label(tkey)} {100 * train[tkey]:.2f}%",
+    ]
+    for split in splits:
+        m = record[split]
+        text = f"{split} loss {m['loss']:.4f} {_label(key)} {100 * m[key]:.2f}%"
+        if "map_macro" in m:
+            text += f" mAP {100 * m['map_macro']:.2f}%"
+        parts.append(text)
+    parts.append(f"lr {record['lr']:.2e}")
+    parts.append(f"{train['time_s']:.1f}s ({train['images_per_s']:,.0f} img/s)")
+    return " | ".join(parts)
+
+
+def _label(key: str) -> str:
+    return {"acc": "acc", "macro_f1": "macro-F1", "micro_f1": "micro-F1"}.get(key, key)
+
+
 def results_block(results: dict[str, Any]) -> str:
-    """Seed 001's results block, filled in from a finished run."""
+    """Seed 001's results block, filled in from a finished run (macro F1 for multi-label runs)."""
+    key = results.get("metric", "acc")
+    name = {"acc": "Accuracy", "macro_f1": "Macro F1"}[key]
+    train_key = "acc" if key == "acc" else "micro_f1"
     lines = [
         "===================",
         "Results:",
         f"Parameters: {results['params']:,} ({short_count(results['params'])})",
-        f"Best Train Accuracy: {100 * results['best_train_acc']:.2f}",
+        f"Best Train {'Accuracy' if key == 'acc' else 'Micro F1'}: {100 * results['best_train_' + train_key]:.2f}",
     ]
-    if results.get("best_val_acc") is not None:
-        lines.append(
-            f"Best Val Accuracy: {100 * results['best_val_acc']:.2f} ({ordinal(results['best_val_epoch'])} Epoch)"
-        )
-    lines.append(
-        f"Best Test Accuracy: {100 * results['best_test_acc']:.2f} ({ordinal(results['best_test_epoch'])} Epoch)"
-    )
+    for split in ("val", "test"):
+        if results.get(f"best_{split}_{key}") is not None:
+            lines.append(
+                f"Best {split.capitalize()} {name}: {100 * results[f'best_{split}_{key}']:.2f} "
+                f"({ordinal(results[f'best_{split}_epoch'])} Epoch)"
+            )
+        if results.get(f"best_{split}_map_macro") is not None:
+            lines.append(
+                f"Best {split.capitalize()} mAP (macro): {100 * results[f'best_{split}_map_macro']:.2f} "
+                f"({ordinal(results[f'best_{split}_map_epoch'])} Epoch)"
+            )
     if results.get("selected_epoch") is not None:
         lines.append(
             f"Checkpoint best.pt: epoch {results['selected_epoch']} by {results['monitor']}"
-            f" (test accuracy there {100 * results['selected_test_acc']:.2f})"
+            f" (test {name.lower()} there {100 * results[f'selected_test_{key}']:.2f})"
         )
+    for st in results.get("stages", []):
+        if f"best_{key}" in st:
+            lines.append(
+                f"Stage {st['stage']} ({st['name']}, epochs {st['epochs'][0]}-{st['epochs'][1]}): best {st['split']} "
+                f"{name.lower()} {100 * st[f'best_{key}']:.2f} at epoch {st['best_epoch']}"
+            )
     lines.append(f"Wall time: {results['wall_time_s']:.1f} s over {results['epochs_run']} epochs")
     lines.append("===================")
     return "\n".join(lines)
