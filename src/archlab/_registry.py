@@ -24,7 +24,11 @@ def closest(name: str, choices: list[str] | tuple[str, ...] | Any, n: int = 3) -
 def unknown_name_message(kind: str, name: str, choices: list[str] | Any) -> str:
     """One-line message for an unknown ``name`` of ``kind``, with suggestions."""
     near = closest(name, choices)
-    hint = f"did you mean {', '.join(repr(c) for c in near)}?" if near else f"known: {', '.join(sorted(choices))}"
+    hint = (
+        f"did you mean {', '.join(repr(c) for c in near)}?"
+        if near
+        else f"known: {', '.join(sorted(choices))}"
+    )
     return f"unknown {kind} {name!r}; {hint}"
 
 
@@ -36,7 +40,9 @@ class Registry:
         self._entries: dict[str, Callable[..., Any]] = {}
         self._meta: dict[str, dict[str, Any]] = {}
 
-    def register(self, name: str | None = None, **meta: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(
+        self, name: str | None = None, **meta: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: register ``fn`` under ``name`` (default: its ``__name__``)."""
 
         def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:

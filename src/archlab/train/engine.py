@@ -95,10 +95,10 @@ def _progress(total: int, desc: str, enabled: bool):
     )
 
 
-def _summary_text(model: nn.Module, input_size: tuple[int, int, int]) -> str:
+def _summary_text(model: nn.Module, input_size: tuple[int, int, int], device: torch.device) -> str:
     from archlab.inspect import summarize
 
-    return summarize(model, input_size=input_size, batch_size=1).to_table()
+    return summarize(model, input_size=input_size, batch_size=1, device=device).to_table()
 
 
 def _resolve_config(cfg, overrides, resume) -> tuple[Config, Path | None, dict | None]:
@@ -202,7 +202,7 @@ def train(
     model = build_model_for(cfg, data).to(device)
     check_forward(model, input_size, cfg.model.name, device)
     params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    summary = _summary_text(model, input_size) if cfg.run.summary and ctx.is_main else ""
+    summary = _summary_text(model, input_size, device) if cfg.run.summary and ctx.is_main else ""
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if ctx.enabled and cfg.train.sync_bn:

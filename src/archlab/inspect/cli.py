@@ -1,0 +1,226 @@
+"""``archlab summary`` and ``archlab diff``: argparse subcommands over :mod:`archlab.inspect`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+FORMATS = ("table", "markdown", "json")
+STYLES = ("archlab", "torchinfo", "torchsummary")
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def _is_config(spec: str) -> bool:
+    return spec.endswith((".yaml", ".yml")) or Path(spec).is_file()
+
+
+def resolve_model(spec: str, input_size: list[int] | None) -> tuple[nn.Module, tuple[int, ...], str]:
+    """``(model, input_size, label)`` for a registered model name or a YAML experiment config."""
+    from archlab.models import create_model, model_info
+
+    if _is_config(spec):
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"config {spec!r} not found; pass a YAML file or a registered model name")
+        try:
+            from archlab.config import load_config
+        except ImportError as exc:
+            raise ValueError(
+                f"cannot read {spec}: archlab.config.load_config is not available ({exc})"
+            ) from exc
+        cfg = load_config(spec)
+        name = cfg.model.name
+        default = tuple(model_info(name)["input_size"])
+        in_chans = cfg.model.in_chans if cfg.model.in_chans is not None else default[0]
+        image = getattr(getattr(cfg, "data", None), "image_size", None)
+        size = (int(in_chans), *(image if image else default[1:]))
+        model = create_model(
+            name, num_classes=cfg.model.num_classes, in_chans=in_chans, **dict(cfg.model.kwargs or {})
+        )
+        label = f"{name} ({Path(spec).name})"
+    else:
+        default = tuple(model_info(spec)["input_size"])
+        model = create_model(spec)
+        size, label = default, spec
+    if input_size:
+        size = tuple(input_size)
+        if len(size) != len(default):
+            raise ValueError(
+                f"--input-size for {label} needs {len(default)} numbers like {' '.join(map(str, default))}, got {len(size)}"
+            )
+    return model, tuple(int(s) for s in size), label
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input-size",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="per-sample input size C H W (default: the model's)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=1, help="batch size the activation memory is measured at (default 1)"
+    )
+    p.add_argument("--depth", type=int, default=3, help="deepest module level listed (default 3)")
+    p.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="dtype of parameters and input (default float32)"
+    )
+    p.add_argument("--device", default="cpu", help="device to measure on (default cpu)")
+
+
+def add_summary_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``summary MODEL|CONFIG`` to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "summary",
+        help="measure a model: parameters, MACs, activation memory, receptive field per layer",
+        description="Per-layer output shape, parameters, MACs and saved activations, measured on one forward pass.",
+    )
+    p.add_argument(
+        "model", metavar="MODEL|CONFIG", help="registered model name (archlab models) or a YAML config"
+    )
+    _add_common(p)
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument(
+        "--style",
+        choices=STYLES,
+        default="archlab",
+        help="torchinfo / torchsummary: also print that tool's estimate beside the measurement",
+    )
+    p.set_defaults(func=run_summary)
+    return p
+
+
+def add_diff_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``diff A B`` to an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "diff",
+        help="compare two models or configs: parameters, MACs, activation memory, blocks changed",
+        description="Changelog table of two models: figures, deltas, ratios, and blocks added, removed or changed.",
+    )
+    p.add_argument("a", metavar="A", help="model name or YAML config (the old one)")
+    p.add_argument("b", metavar="B", help="model name or YAML config (the new one)")
+    _add_common(p)
+    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.set_defaults(func=run_diff)
+    return p
+
+
+def _summarize(spec: str, args: argparse.Namespace):
+    from archlab.inspect.summary import summarize
+
+    model, size, label = resolve_model(spec, args.input_size)
+    s = summarize(model, size, batch_size=args.batch, depth=args.depth, device=args.device, dtype=args.dtype)
+    return model, size, label, s
+
+
+def comparison_rows(
+    style: str, model: nn.Module, size: tuple[int, ...], s: Any, batch: int, device: str, tool_text: str = ""
+) -> list[dict]:
+    """Figures of torchinfo/torchsummary beside archlab's, as ``{figure, tool, archlab}`` rows.
+
+    For ``torchsummary``, ``tool_text`` is the table :func:`torchsummary_table` printed.
+    """
+    from archlab.inspect.styles import torchinfo_estimate
+    from archlab.inspect.units import fmt_count, fmt_int
+
+    if style == "torchinfo":
+        e = torchinfo_estimate(model, size, batch_size=batch, device=device)
+        return [
+            {
+                "figure": "Total params",
+                "tool": fmt_int(e["total_params"]),
+                "archlab": fmt_int(s.total_params),
+            },
+            {
+                "figure": "Total mult-adds",
+                "tool": e["mult_adds_printed"],
+                "archlab": f"{fmt_count(s.macs)} MACs",
+            },
+            {
+                "figure": "Forward/backward pass size (MB)",
+                "tool": f"{e['pass_mb']:.2f}",
+                "archlab": f"{s.activation_bytes / 1e6:.2f} (saved for backward)",
+            },
+            {
+                "figure": "Params size (MB)",
+                "tool": f"{e['params_mb']:.2f}",
+                "archlab": f"{s.params_bytes / 1e6:.2f}",
+            },
+        ]
+    if tool_text.startswith("torchsummary 1.5.1 fails"):
+        return [{"figure": "torchsummary 1.5.1", "tool": tool_text, "archlab": ""}]
+    lines = {ln.split(":")[0]: ln.split(":", 1)[1].strip() for ln in tool_text.splitlines() if ":" in ln}
+    return [
+        {"figure": "Total params", "tool": lines["Total params"], "archlab": fmt_int(s.total_params)},
+        {
+            "figure": "Forward/backward pass size (MB)",
+            "tool": lines["Forward/backward pass size (MB)"] + " (MiB)",
+            "archlab": f"{s.activation_bytes / 2**20:.2f} MiB (saved for backward)",
+        },
+        {
+            "figure": "Params size (MB)",
+            "tool": lines["Params size (MB)"] + " (MiB)",
+            "archlab": f"{s.params_bytes / 2**20:.2f} MiB",
+        },
+    ]
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the summary of ``args.model`` in the requested format (and style)."""
+    model, size, label, s = _summarize(args.model, args)
+    extra: list[dict] = []
+    tool_text = ""
+    if args.style == "torchsummary":
+        from archlab.inspect.styles import torchsummary_table
+
+        tool_text = torchsummary_table(model, size, device=args.device)
+    if args.style != "archlab":
+        extra = comparison_rows(args.style, model, size, s, args.batch, args.device, tool_text)
+    if args.format == "json":
+        d = s.to_dict()
+        d["model"] = label
+        if extra:
+            d["style"] = {"tool": args.style, "comparison": extra}
+        print(json.dumps(d, indent=2))
+        return 0
+    body = s.to_markdown() if args.format == "markdown" else s.to_table()
+    print(body)
+    if tool_text.startswith("torchsummary 1.5.1 fails"):
+        print(f"\n{tool_text}")
+    elif extra:
+        tool = "torchinfo 1.8.0" if args.style == "torchinfo" else "torchsummary 1.5.1"
+        if tool_text:
+            print(f"\n{tool} prints (emulated):\n{tool_text}")
+        print(f"\n{tool} estimate beside archlab's measurement:")
+        print(_pairs_table(extra, tool, markdown=args.format == "markdown"))
+    return 0
+
+
+def _pairs_table(rows: list[dict], tool: str, markdown: bool) -> str:
+    head = ["figure", tool, "archlab (measured)"]
+    cells = [head] + [[r["figure"], r["tool"], r["archlab"]] for r in rows]
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|---|---:|---:|"]
+        return "\n".join(out + ["| " + " | ".join(c) + " |" for c in cells[1:]])
+    widths = [max(len(c[i]) for c in cells) for i in range(3)]
+    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(3)).rstrip() for c in cells)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    """Print the changelog table comparing ``args.a`` and ``args.b``."""
+    from archlab.inspect.diff import diff
+
+    _, _, label_a, sa = _summarize(args.a, args)
+    _, _, label_b, sb = _summarize(args.b, args)
+    d = diff(sa, sb, label_a, label_b)
+    if args.format == "json":
+        print(json.dumps(d.to_dict(), indent=2))
+    elif args.format == "table":
+        print(d.to_table())
+    else:
+        print(d.to_markdown())
+    return 0
