@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.add_argument("pattern", nargs="?", default=None, help="shell wildcard, e.g. 'mnist*' or '*v9'")
-    p.add_argument("--macs", action="store_true", help="also count MACs at each model's default input size")
+    p.add_argument("--no-macs", dest="macs", action="store_false",
+                   help="skip counting MACs at each model's default input size (parameters only)")
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.set_defaults(func=_cmd_models)
 

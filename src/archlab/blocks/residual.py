@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.ops import StochasticDepth
 
 from archlab.blocks.attention import eca_ms
 from archlab.blocks.conv import check_groups, create_act, create_norm
@@ -187,6 +186,8 @@ class WideBottleneckMS(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
         self.attention = create_attention(attention, out_channels)
+        from torchvision.ops import StochasticDepth  # imported here: torchvision costs seconds at start-up
+
         self.drop_path = StochasticDepth(drop_path, mode="row")
         self.downsample = projection(in_channels, out_channels, stride)
 

@@ -24,7 +24,18 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
-def model_rows(pattern: str | None = None, macs: bool = False) -> list[dict]:
+def count_macs_at_default(name: str, model: nn.Module | None = None) -> int:
+    """MACs of one forward at the model's default input size, batch 1 (counted from shapes on the meta device)."""
+    from archlab.inspect import count_macs
+
+    info = model_info(name)
+    model = (model if model is not None else build_on_meta(name)).eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    total, _, _ = count_macs(model, torch.zeros(1, *info["input_size"], device=device))
+    return int(total)
+
+
+def model_rows(pattern: str | None = None, macs: bool = True) -> list[dict]:
     rows = []
     names = list_models(pattern)
     if not names:
@@ -41,10 +52,7 @@ def model_rows(pattern: str | None = None, macs: bool = False) -> list[dict]:
             "source": info["source"],
         }
         if macs:
-            from archlab.inspect import summarize
-
-            real = create_model(name).eval()
-            row["macs"] = summarize(real, input_size=tuple(info["input_size"]), batch_size=1).macs
+            row["macs"] = count_macs_at_default(name, model)
         rows.append(row)
     return rows
 
@@ -55,7 +63,7 @@ def _fmt_macs(v: int | None) -> str:
     return f"{v / 1e9:.3f} G" if v >= 1e8 else f"{v / 1e6:.3f} M"
 
 
-def model_table(pattern: str | None = None, macs: bool = False, fmt: str = "table") -> str:
+def model_table(pattern: str | None = None, macs: bool = True, fmt: str = "table") -> str:
     rows = model_rows(pattern, macs)
     if fmt == "json":
         return json.dumps(rows, indent=2)

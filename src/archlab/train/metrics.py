@@ -9,19 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torchmetrics.functional.classification import (
-    multiclass_accuracy,
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
-    multiclass_recall,
-)
 
 
 def classification_metrics(
     logits: torch.Tensor, target: torch.Tensor, num_classes: int, topk: int = 5
 ) -> dict[str, Any]:
     """Accuracy, top-k, per-class and macro/micro precision/recall/F1, support, confusion matrix."""
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_confusion_matrix,
+        multiclass_f1_score,
+        multiclass_precision,
+        multiclass_recall,
+    )
+
     logits, target = logits.float().cpu(), target.cpu()
     kw = dict(num_classes=num_classes, validate_args=False)
     out: dict[str, Any] = {
