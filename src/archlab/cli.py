@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect_cli.add_summary_parser(sub)
     inspect_cli.add_diff_parser(sub)
+
+    from archlab.bench import cli as bench_cli
+
+    bench_cli.add_bench_parsers(sub)
     return parser
 
 
