@@ -23,7 +23,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         from archlab.train.distributed import launch
 
         argv = ["train"] + (["--config", args.config] if args.config else [])
-        argv += [a for kv in args.set for a in ("--set", kv)] + (["--resume", args.resume] if args.resume else [])
+        argv += [a for kv in args.set for a in ("--set", kv)] + (
+            ["--resume", args.resume] if args.resume else []
+        )
         return launch(args.nproc, argv)
     if args.print_config:
         import yaml
@@ -66,14 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last.pt")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
-    p.add_argument("--nproc", type=int, default=1, metavar="N",
-                   help="data-parallel over N processes on this machine (runs torchrun; see docs/distributed.md)")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel over N processes on this machine (runs torchrun; see docs/distributed.md)",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.add_argument("pattern", nargs="?", default=None, help="shell wildcard, e.g. 'mnist*' or '*v9'")
-    p.add_argument("--no-macs", dest="macs", action="store_false",
-                   help="skip counting MACs at each model's default input size (parameters only)")
+    p.add_argument(
+        "--no-macs",
+        dest="macs",
+        action="store_false",
+        help="skip counting MACs at each model's default input size (parameters only)",
+    )
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.set_defaults(func=_cmd_models)
 
@@ -97,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         print(f"archlab: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `archlab models | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(
             "archlab: interrupted; a training run continues with: archlab train --resume RUN_DIR",

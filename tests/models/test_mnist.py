@@ -26,6 +26,10 @@ def conv(cin: int, cout: int, k: int = 3) -> int:
     return cin * cout * k * k  # bias-free convolutions throughout the seed models
 
 
+def unit(cin: int, cout: int) -> int:
+    return conv(cin, cout) + 2 * cout  # 3x3 conv + BatchNorm (weight and bias per channel)
+
+
 def summary_rows(text: str) -> list[tuple[str, str, int]]:
     """(layer type, output shape, parameters) rows of a torchsummary table, up to its 'Total params'."""
     rows = []
@@ -48,13 +52,22 @@ def seed_table(seed_text: str, model: int) -> str:
 
 def test_closed_form_counts() -> None:
     """Each seed unit is conv (no bias) + BN (2·C); the 1x1 transitions and heads have no bias."""
-    net1 = (conv(1, 16) + 32 + conv(16, 32) + 64 + conv(32, 10, 1) + conv(10, 16) + 32 + 3 * (conv(16, 16) + 32)
-            + conv(16, 10, 1))
-    net2 = conv(1, 8) + 16 + conv(8, 16) + 32 + conv(16, 8, 1) + conv(8, 12) + 24 + 2 * (conv(12, 12) + 24) + conv(
-        12, 10, 1
-    )
-    net3 = (conv(1, 10) + 20 + conv(10, 14) + 28 + conv(14, 10, 1) + conv(10, 14) + 28 + conv(14, 14) + 28
-            + conv(14, 12) + 24 + conv(12, 12) + 24 + conv(12, 10, 1) + conv(10, 14, 1) + conv(14, 12, 1))
+    net1 = sum([unit(1, 16), unit(16, 32), conv(32, 10, 1), unit(10, 16), 3 * unit(16, 16), conv(16, 10, 1)])
+    net2 = sum([unit(1, 8), unit(8, 16), conv(16, 8, 1), unit(8, 12), 2 * unit(12, 12), conv(12, 10, 1)])
+    net3 = sum(
+        [
+            unit(1, 10),
+            unit(10, 14),
+            conv(14, 10, 1),
+            unit(10, 14),
+            unit(14, 14),
+            unit(14, 12),
+            unit(12, 12),
+            conv(12, 10, 1),
+            conv(10, 14, 1),
+            conv(14, 12, 1),
+        ]
+    )  # the last two: the 1x1 skip projections
     assert (net1, net2, net3) == (13_808, 5_048, 7_902)
     for name, expected in zip(SEED_MODELS, (net1, net2, net3)):
         assert n_params(create_model(name)) == expected
@@ -75,7 +88,9 @@ def test_registry_metadata() -> None:
     assert list_models("mnist_net*") == ["mnist_net1", "mnist_net2", "mnist_net3"]
     for name in SEED_MODELS:
         info = model_info(name)
-        assert info["input_size"] == (1, 28, 28) and info["num_classes"] == 10 and info["task"] == "single_label"
+        assert (
+            info["input_size"] == (1, 28, 28) and info["num_classes"] == 10 and info["task"] == "single_label"
+        )
     assert model_info("digits_cnn")["input_size"] == (1, 8, 8)
 
 
@@ -102,7 +117,10 @@ def test_per_layer_rows_match_the_seed_tables(name: str, seed_001: Path) -> None
     ours = [r for r in ours if r[0] != "GlobalAvgSigmoidGate"]
     assert len(expected) == {"mnist_net1": 28, "mnist_net2": 24, "mnist_net3": 30}[name]
     assert ours == expected
-    assert f"Total params: {total:,}" in seed_table(text, number) and f"Total params: {total:,}" in buf.getvalue()
+    assert (
+        f"Total params: {total:,}" in seed_table(text, number)
+        and f"Total params: {total:,}" in buf.getvalue()
+    )
     # The seed's activation-memory estimate comes out the same as well.
     size = re.search(r"Forward/backward pass size \(MB\): ([\d.]+)", seed_table(text, number))
     assert size is not None and f"Forward/backward pass size (MB): {size.group(1)}" in buf.getvalue()
@@ -125,7 +143,9 @@ def test_logits_and_log_softmax_outputs(name: str) -> None:
     assert torch.allclose(logp, F.log_softmax(logits, 1), atol=1e-5)
     target = torch.tensor([1, 2, 3])
     # log_softmax is idempotent: cross-entropy is the same on logits and on the seed's log-probabilities.
-    assert F.cross_entropy(logp, target).item() == pytest.approx(F.cross_entropy(logits, target).item(), abs=1e-5)
+    assert F.cross_entropy(logp, target).item() == pytest.approx(
+        F.cross_entropy(logits, target).item(), abs=1e-5
+    )
 
 
 def test_other_class_and_channel_counts() -> None:

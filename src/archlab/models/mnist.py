@@ -45,7 +45,9 @@ class _SeedNet(nn.Module):
 class MnistNet1(_SeedNet):
     """Seed 001 Model 1: 7 conv blocks, ReLU, dropout 0.1 — 13,808 parameters at 1×28×28."""
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.1, log_softmax: bool = False):
+    def __init__(
+        self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.1, log_softmax: bool = False
+    ):
         super().__init__()
         self.log_softmax = log_softmax
         self.convblock1 = conv_act_bn(in_chans, 16, nn.ReLU, dropout)
@@ -70,7 +72,9 @@ class MnistNet1(_SeedNet):
 class MnistNet2(_SeedNet):
     """Seed 001 Model 2: fewer filters, GAP over 8×8 — 5,048 parameters at 1×28×28."""
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.1, log_softmax: bool = False):
+    def __init__(
+        self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.1, log_softmax: bool = False
+    ):
         super().__init__()
         self.log_softmax = log_softmax
         self.convblock1 = conv_act_bn(in_chans, 8, nn.ReLU, dropout)
@@ -96,7 +100,9 @@ class MnistNet3(_SeedNet):
     exactly as the seed's ``F.interpolate`` does.
     """
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.03, log_softmax: bool = False):
+    def __init__(
+        self, num_classes: int = 10, in_chans: int = 1, dropout: float = 0.03, log_softmax: bool = False
+    ):
         super().__init__()
         self.log_softmax = log_softmax
         self.convblock1 = conv_act_bn(in_chans, 10, nn.GELU, dropout)
@@ -130,7 +136,9 @@ class DigitsCNN(nn.Module):
         super().__init__()
 
         def unit(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()
+            )
 
         self.features = nn.Sequential(
             unit(in_chans, width),

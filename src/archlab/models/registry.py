@@ -9,11 +9,12 @@ classes, and where the model comes from (a seed document, timm, ...).
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any
 
 from torch import nn
 
-from archlab._registry import Registry
+from archlab._registry import Registry, closest
 
 MODELS = Registry("model")
 
@@ -83,8 +84,8 @@ def create_model(
     num_classes = meta["num_classes"] if num_classes is None else int(num_classes)
     in_chans = meta["input_size"][0] if in_chans is None else int(in_chans)
     if pretrained and "pretrained" in inspect.signature(fn).parameters:
-        return fn(num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs)
-    model = fn(num_classes=num_classes, in_chans=in_chans, **kwargs)
+        return _call(name, fn, num_classes=num_classes, in_chans=in_chans, pretrained=pretrained, **kwargs)
+    model = _call(name, fn, num_classes=num_classes, in_chans=in_chans, **kwargs)
     if pretrained:
         if pretrained is True:
             raise ValueError(
@@ -94,6 +95,45 @@ def create_model(
 
         load_pretrained(model, pretrained, in_chans=in_chans, num_classes=num_classes)
     return model
+
+
+def _call(name: str, fn, **kwargs: Any) -> nn.Module:
+    """Call a factory; an argument it does not take is a one-line ValueError naming the closest one."""
+    try:
+        return fn(**kwargs)
+    except TypeError as exc:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not match:
+            raise
+        bad = match.group(1)
+        accepted = _accepted_arguments(fn, exc)
+        near = closest(bad, accepted, n=1)
+        hint = (
+            f"did you mean {near[0]!r}?"
+            if near
+            else f"it takes {', '.join(accepted) or 'no extra arguments'}"
+        )
+        raise ValueError(f"model {name!r} takes no argument {bad!r} (model.kwargs.{bad}); {hint}") from None
+
+
+def _accepted_arguments(fn, exc: TypeError) -> list[str]:
+    """Keyword arguments of the factory, or of the class it forwards ``**kwargs`` to."""
+    params = inspect.signature(fn).parameters
+    names = [p for p, v in params.items() if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)]
+    owner = str(exc).split(".__init__()")[0].strip() if ".__init__()" in str(exc) else None
+    if owner and any(v.kind == v.VAR_KEYWORD for v in params.values()):
+        stack = [nn.Module]
+        while stack:  # the module class named in the error: the factory forwarded **kwargs to it
+            cls = stack.pop()
+            if cls.__name__ == owner:
+                names += [
+                    p
+                    for p in inspect.signature(cls.__init__).parameters
+                    if p not in ("self", "args", "kwargs")
+                ]
+                break
+            stack.extend(cls.__subclasses__())
+    return sorted(set(names) - {"num_classes", "in_chans", "kwargs", "pretrained"})
 
 
 def _ensure_loaded() -> None:

@@ -125,6 +125,14 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     if nproc < 1:
         raise ValueError(f"--nproc must be at least 1, got {nproc}")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "archlab", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "archlab",
+        *argv,
+    ]
     return subprocess.call(cmd)

@@ -28,6 +28,7 @@ from archlab.data.augment import BatchTransform, Mixed
 from archlab.data.datasets import load_dataset
 from archlab.data.loader import epoch_seed, make_loader, split_targets, subset_split
 from archlab.data.samplers import class_counts, sample_weights, sampler_effect
+from archlab.models import model_info
 from archlab.train import curriculum, rundir
 from archlab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from archlab.train.distributed import init_from_env
@@ -147,6 +148,11 @@ def train(
     set_determinism(cfg.run.deterministic)
     seed_everything(cfg.run.seed)
 
+    try:  # a typo in model.name is reported before any data is read
+        model_info(cfg.model.name)
+    except ValueError as exc:
+        raise ValueError(f"model.name: {exc}") from None
+
     # ---- data -----------------------------------------------------------------------------------
     data = load_dataset(cfg.data)
     task, input_size, has_val = data.task, data.input_size, data.val is not None
@@ -226,6 +232,7 @@ def train(
     history: list[dict[str, Any]] = []
     start_epoch, best_value, best_epoch, bad_epochs = 1, None, None, 0
     if ckpt is not None:
+        check_resume_changes(ckpt["config"], cfg)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None and ckpt.get("scheduler") is not None:
@@ -355,9 +362,14 @@ def train(
                 bad = ctx.all_reduce_sum(torch.tensor([0.0 if math.isfinite(shown) else 1.0], device=device))
                 if bad.item() > 0:
                     bar.close()
+                    kept = (
+                        f"kept the last good checkpoint in {run_dir} (epoch {epoch - 1})"
+                        if epoch > 1
+                        else f"no epoch finished, so {run_dir} holds no checkpoint"
+                    )
                     raise TrainingDiverged(
-                        f"loss became {shown} at epoch {epoch}, step {step}; kept the last good checkpoint in "
-                        f"{run_dir} (epoch {epoch - 1}). Lower optim.lr or set train.grad_clip, then resume or restart"
+                        f"loss became {shown} at epoch {epoch}, step {step}; {kept}. "
+                        "Start a new run with a lower optim.lr, or set train.grad_clip"
                     )
                 rate = seen / max(1e-9, time.perf_counter() - t0)
                 bar.set_postfix(
@@ -505,6 +517,30 @@ def train(
     ctx.close()
     final = (ema.module if ema is not None else model).eval()
     return RunResult(run_dir=run_dir, results=results, history=history, model=final)
+
+
+def check_resume_changes(saved: dict[str, Any], cfg: Config) -> None:
+    """Refuse ``--set`` overrides on resume that the restored optimiser or schedule would silently undo.
+
+    Per-epoch schedules (none, step, multistep, plateau) may run for more epochs; the
+    optimiser's settings and per-step schedules (onecycle, cosine) are fixed by the run.
+    """
+    new = cfg.to_dict()
+    for section in ("model", "optim", "sched"):
+        for key, value in new[section].items():
+            if saved[section].get(key) != value:
+                raise ValueError(
+                    f"{section}.{key} changed from {saved[section].get(key)!r} to {value!r}, but a resumed run keeps "
+                    "its optimiser and schedule; start a new run (optionally with model.pretrained=RUN_DIR/last.pt)"
+                )
+    old_epochs, new_epochs = saved["train"]["epochs"], new["train"]["epochs"]
+    if old_epochs != new_epochs and new["sched"]["name"] in ("onecycle", "cosine") and not new["curriculum"]:
+        raise ValueError(
+            f"train.epochs changed from {old_epochs} to {new_epochs}, but the {new['sched']['name']} schedule was "
+            "planned over the original epochs; resume with the same train.epochs, or start a new run"
+        )
+    if saved.get("curriculum") != new["curriculum"]:
+        raise ValueError("curriculum changed on resume; a resumed run keeps its stages — start a new run")
 
 
 def _silent(_: str) -> None:

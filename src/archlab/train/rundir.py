@@ -151,6 +151,7 @@ def results_block(results: dict[str, Any]) -> str:
                 f"Stage {st['stage']} ({st['name']}, epochs {st['epochs'][0]}-{st['epochs'][1]}): best {st['split']} "
                 f"{name.lower()} {100 * st[f'best_{key}']:.2f} at epoch {st['best_epoch']}"
             )
-    lines.append(f"Wall time: {results['wall_time_s']:.1f} s over {results['epochs_run']} epochs")
+    n = results["epochs_run"]
+    lines.append(f"Wall time: {results['wall_time_s']:.1f} s over {n} epoch{'s' if n != 1 else ''}")
     lines.append("===================")
     return "\n".join(lines)

@@ -43,10 +43,11 @@ def seed_everything(seed: int) -> None:
 
 
 def set_determinism(enabled: bool) -> None:
+    """Deterministic algorithms (and cuDNN) on or off, for this process."""
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
     torch.backends.cudnn.deterministic = enabled
 
 

@@ -1,0 +1,68 @@
+"""The MNIST accuracy bar: < 8,000 parameters, >= 99.4 % test accuracy within 15 epochs, 5 seeds of 5.
+
+Trains the given config once per seed on real MNIST (sequentially, on this machine's CPU)
+and prints, per seed: parameters, best test accuracy and its epoch, the first epoch at
+or above the target, final accuracy and wall time; then how many seeds reached the bar.
+
+    python benchmarks/bench_mnist_accuracy.py --config configs/mnist/net3_bar.yaml --seeds 0 1 2 3 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="configs/mnist/net3_bar.yaml")
+    ap.add_argument("--root", default="../shared/datasets")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--target", type=float, default=0.994)
+    ap.add_argument("--set", action="append", default=[], help="extra config overrides")
+    ap.add_argument("--json", help="also write the per-seed results here")
+    args = ap.parse_args()
+
+    import archlab
+
+    rows = []
+    for seed in args.seeds:
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            result = archlab.train(
+                args.config,
+                overrides=[f"data.root={args.root}", f"run.seed={seed}", f"train.epochs={args.epochs}",
+                           f"run.out_dir={out}", "run.progress=false", "run.summary=false", *args.set],
+                echo=lambda line: print(f"[seed {seed}] {line}", flush=True) if line.startswith("epoch") else None,
+            )
+            wall = time.perf_counter() - t0
+        accs = [r["test"]["acc"] for r in result.history]
+        first = next((i + 1 for i, a in enumerate(accs) if a >= args.target), None)
+        rows.append({
+            "seed": seed, "params": result.results["params"], "best_test_acc": max(accs),
+            "best_epoch": accs.index(max(accs)) + 1, "first_epoch_at_target": first, "final_test_acc": accs[-1],
+            "wall_s": wall, "train_s": result.results["train_time_s"],
+        })
+    hits = sum(r["first_epoch_at_target"] is not None for r in rows)
+    print(f"\nconfig {args.config}, {args.epochs} epochs, target {100 * args.target:.2f} %; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    print("| seed | params | best test acc | its epoch | first epoch ≥ target | final acc | wall time |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        first = r["first_epoch_at_target"] or "—"
+        print(f"| {r['seed']} | {r['params']:,} | {100 * r['best_test_acc']:.2f} % | {r['best_epoch']} | {first} | "
+              f"{100 * r['final_test_acc']:.2f} % | {r['wall_s']:.0f} s |")
+    print(f"\n{hits} of {len(rows)} seeds reached {100 * args.target:.2f} % within {args.epochs} epochs")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
