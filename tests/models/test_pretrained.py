@@ -70,7 +70,10 @@ def test_fewer_bands_fold_by_summing() -> None:
     # Every band carrying the same image: the folded layer gives the 13-band output exactly.
     img = torch.randn(2, 1, 9, 9)
     torch.testing.assert_close(
-        F.conv2d(img.expand(-1, 3, -1, -1), got), F.conv2d(img.expand(-1, 13, -1, -1), w13), rtol=1e-4, atol=1e-4
+        F.conv2d(img.expand(-1, 3, -1, -1), got),
+        F.conv2d(img.expand(-1, 13, -1, -1), w13),
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
