@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     from archlab.bench import cli as bench_cli
 
     bench_cli.add_bench_parsers(sub)
+
+    from archlab.report import cli as report_cli
+
+    report_cli.add_report_parsers(sub)
     return parser
 
 

@@ -173,6 +173,7 @@ class RunConfig:
     progress: bool = True  # live progress bar
     tensorboard: bool = False
     summary: bool = True  # print the model summary table at the start
+    report: bool = True  # write report.md and report.html at the end
 
 
 @dataclass

@@ -52,7 +52,7 @@ class TensorDataset:
     test: TensorSplit | Dataset
     classes: list[str]
     val: TensorSplit | Dataset | None = None
-    mean: list[float] = field(default_factory=list)  # per channel, in [0, 1] units
+    mean: list[float] = field(default_factory=list)  # per channel, in the units of stored values / scale
     std: list[float] = field(default_factory=list)
     bands: list[str] = field(default_factory=list)  # channel names (e.g. "gray", "R", "B02")
     scale: float = 255.0  # divisor that maps stored integers to the units of mean/std
@@ -87,10 +87,16 @@ def carve_split(split: TensorSplit, fraction: float, seed: int, what: str) -> tu
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(split))
+    targets = split.y if isinstance(split, TensorSplit) else getattr(split, "targets", None)
     stratify = None
-    if isinstance(split, TensorSplit) and split.y.ndim == 1:
-        labels = split.y.numpy()
-        stratify = labels if np.bincount(labels).min() >= 2 else None
+    if targets is not None and torch.as_tensor(targets).ndim == 1:
+        labels = torch.as_tensor(targets).numpy()
+        counts = np.bincount(labels)
+        n_classes = int((counts > 0).sum())
+        n_held = int(np.ceil(fraction * len(idx)))
+        # Stratify when every class can appear on both sides; otherwise a plain seeded split.
+        if counts[counts > 0].min() >= 2 and min(n_held, len(idx) - n_held) >= n_classes:
+            stratify = labels
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     keep_t, held_t = torch.from_numpy(np.sort(keep)), torch.from_numpy(np.sort(held))
     if isinstance(split, TensorSplit):

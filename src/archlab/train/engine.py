@@ -513,6 +513,8 @@ def train(
     if ctx.is_main:
         rundir.write_json(run_dir / rundir.RESULTS, results)
     echo(rundir.results_block(results))
+    if ctx.is_main and cfg.run.report:
+        _write_report(run_dir, echo)
     ctx.barrier()
     ctx.close()
     final = (ema.module if ema is not None else model).eval()
@@ -541,6 +543,21 @@ def check_resume_changes(saved: dict[str, Any], cfg: Config) -> None:
         )
     if saved.get("curriculum") != new["curriculum"]:
         raise ValueError("curriculum changed on resume; a resumed run keeps its stages — start a new run")
+
+
+def _write_report(run_dir: Path, echo: Callable[[str], None]) -> None:
+    """report.md and report.html of the finished run; a report problem never fails the run."""
+    from archlab.report import write_run_report
+
+    try:
+        md, html = write_run_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the run itself succeeded; say what went wrong and go on
+        echo(
+            f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            f"retry with: archlab report {run_dir}"
+        )
+        return
+    echo(f"report: {html}")
 
 
 def _silent(_: str) -> None:
