@@ -39,7 +39,7 @@ def main() -> None:
                 args.config,
                 overrides=[f"data.root={args.root}", f"run.seed={seed}", f"train.epochs={args.epochs}",
                            f"run.out_dir={out}", "run.progress=false", "run.summary=false", *args.set],
-                echo=lambda line: print(f"[seed {seed}] {line}", flush=True) if line.startswith("epoch") else None,
+                echo=lambda line, s=seed: print(f"[seed {s}] {line}", flush=True) if line.startswith("epoch") else None,
             )
             wall = time.perf_counter() - t0
         accs = [r["test"]["acc"] for r in result.history]
