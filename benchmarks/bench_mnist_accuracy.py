@@ -37,27 +37,47 @@ def main() -> None:
             t0 = time.perf_counter()
             result = archlab.train(
                 args.config,
-                overrides=[f"data.root={args.root}", f"run.seed={seed}", f"train.epochs={args.epochs}",
-                           f"run.out_dir={out}", "run.progress=false", "run.summary=false", *args.set],
-                echo=lambda line, s=seed: print(f"[seed {s}] {line}", flush=True) if line.startswith("epoch") else None,
+                overrides=[
+                    f"data.root={args.root}",
+                    f"run.seed={seed}",
+                    f"train.epochs={args.epochs}",
+                    f"run.out_dir={out}",
+                    "run.progress=false",
+                    "run.summary=false",
+                    *args.set,
+                ],
+                echo=lambda line, s=seed: (
+                    print(f"[seed {s}] {line}", flush=True) if line.startswith("epoch") else None
+                ),
             )
             wall = time.perf_counter() - t0
         accs = [r["test"]["acc"] for r in result.history]
         first = next((i + 1 for i, a in enumerate(accs) if a >= args.target), None)
-        rows.append({
-            "seed": seed, "params": result.results["params"], "best_test_acc": max(accs),
-            "best_epoch": accs.index(max(accs)) + 1, "first_epoch_at_target": first, "final_test_acc": accs[-1],
-            "wall_s": wall, "train_s": result.results["train_time_s"],
-        })
+        rows.append(
+            {
+                "seed": seed,
+                "params": result.results["params"],
+                "best_test_acc": max(accs),
+                "best_epoch": accs.index(max(accs)) + 1,
+                "first_epoch_at_target": first,
+                "final_test_acc": accs[-1],
+                "wall_s": wall,
+                "train_s": result.results["train_time_s"],
+            }
+        )
     hits = sum(r["first_epoch_at_target"] is not None for r in rows)
-    print(f"\nconfig {args.config}, {args.epochs} epochs, target {100 * args.target:.2f} %; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+    print(
+        f"\nconfig {args.config}, {args.epochs} epochs, target {100 * args.target:.2f} %; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}"
+    )
     print("| seed | params | best test acc | its epoch | first epoch ≥ target | final acc | wall time |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         first = r["first_epoch_at_target"] or "—"
-        print(f"| {r['seed']} | {r['params']:,} | {100 * r['best_test_acc']:.2f} % | {r['best_epoch']} | {first} | "
-              f"{100 * r['final_test_acc']:.2f} % | {r['wall_s']:.0f} s |")
+        print(
+            f"| {r['seed']} | {r['params']:,} | {100 * r['best_test_acc']:.2f} % | {r['best_epoch']} | {first} | "
+            f"{100 * r['final_test_acc']:.2f} % | {r['wall_s']:.0f} s |"
+        )
     print(f"\n{hits} of {len(rows)} seeds reached {100 * args.target:.2f} % within {args.epochs} epochs")
     if args.json:
         with open(args.json, "w") as fh:

@@ -20,6 +20,9 @@ RUN_FILES = {
     "results.json",
     "best.pt",
     "last.pt",
+    "report.md",
+    "report.html",
+    "report",
 }
 
 

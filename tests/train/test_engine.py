@@ -23,7 +23,17 @@ pytestmark = pytest.mark.usefixtures("run_in_tmp")
 
 # A small, fast digits run: a narrow CNN (63·8² + 9·8 + 12·8 + 2·8·10 + 10 = 4,370 parameters).
 FAST = ["model.kwargs.width=8", "run.summary=false", "run.progress=false", "run.threads=1"]
-RUN_FILES = {"config.yaml", "metrics.jsonl", "metrics.csv", "results.json", "best.pt", "last.pt"}
+RUN_FILES = {
+    "config.yaml",
+    "metrics.jsonl",
+    "metrics.csv",
+    "results.json",
+    "best.pt",
+    "last.pt",
+    "report.md",
+    "report.html",
+    "report",
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +124,7 @@ def test_results_json_and_block(two_epochs) -> None:
     assert saved["best_test_acc"] == max(r["test"]["acc"] for r in h)
     assert h[saved["best_test_epoch"] - 1]["test"]["acc"] == saved["best_test_acc"]
     block = lines[-1]
+    assert lines[-2] == f"report: {result.run_dir / 'report.html'}"
     assert block.startswith("===================\nResults:\nParameters: 4,370 (4.4k)\n")
     assert f"Best Train Accuracy: {100 * saved['best_train_acc']:.2f}\n" in block
     ordinal = rundir.ordinal(saved["best_test_epoch"])

@@ -512,9 +512,9 @@ def train(
         results["stages"] = stage_results(history, stages, key)
     if ctx.is_main:
         rundir.write_json(run_dir / rundir.RESULTS, results)
-    echo(rundir.results_block(results))
     if ctx.is_main and cfg.run.report:
         _write_report(run_dir, echo)
+    echo(rundir.results_block(results))
     ctx.barrier()
     ctx.close()
     final = (ema.module if ema is not None else model).eval()
