@@ -4,8 +4,9 @@
    ``RandomRotation``/``ToTensor``/``Normalize``), ``log_softmax`` + ``nll_loss``, a tqdm bar
    updated every batch, as in seed 001;
 2. PyTorch Lightning's ``Trainer`` on the same model, the same DataLoader and the same optimiser;
-3. archlab (``archlab.train``): the same model, batch size, optimiser, learning rate and rotation,
-   with the in-memory loader and batch augmentation.
+3. archlab (``archlab.train``) with the seed's hyperparameters (batch 64, SGD 0.01 / 0.9, rotation),
+   with the in-memory loader and batch augmentation (row ``archlab_same``);
+4. archlab with its own recipe, ``configs/mnist/net3.yaml`` (batch 128, OneCycle, channels_last).
 
 All three train ``--epochs`` epochs from the same initial weights seed and report the seconds per
 epoch and the test accuracy after the last epoch. Usage:
@@ -140,7 +141,7 @@ def run_lightning(root: str, epochs: int) -> dict:
     return {"epoch_s": times, "test_acc": test_accuracy(model, test_loader)}
 
 
-def run_archlab(root: str, epochs: int) -> dict:
+def _archlab(root: str, epochs: int, extra: list[str]) -> dict:
     import archlab
 
     with tempfile.TemporaryDirectory() as out:
@@ -149,15 +150,11 @@ def run_archlab(root: str, epochs: int) -> dict:
             overrides=[
                 f"data.root={root}",
                 f"train.epochs={epochs}",
-                f"data.batch_size={BATCH}",
-                f"optim.lr={LR}",
-                f"optim.momentum={MOMENTUM}",
-                "optim.nesterov=false",
-                "sched.name=none",
-                f"data.augment.rotation={ROTATION}",
                 f"run.out_dir={out}",
                 "run.summary=false",
+                "run.report=false",
                 "run.seed=1",
+                *extra,
             ],
             echo=lambda s: None,
         )
@@ -167,14 +164,40 @@ def run_archlab(root: str, epochs: int) -> dict:
     }
 
 
+def run_archlab_same(root: str, epochs: int) -> dict:
+    """archlab with the seed's hyperparameters: batch 64, SGD 0.01 / 0.9, no schedule, rotation ±7°."""
+    return _archlab(
+        root,
+        epochs,
+        [
+            f"data.batch_size={BATCH}",
+            f"optim.lr={LR}",
+            f"optim.momentum={MOMENTUM}",
+            "optim.nesterov=false",
+            "sched.name=none",
+            f"data.augment.rotation={ROTATION}",
+        ],
+    )
+
+
+def run_archlab(root: str, epochs: int) -> dict:
+    """archlab with its own recipe, configs/mnist/net3.yaml (batch 128, OneCycle, channels_last)."""
+    return _archlab(root, epochs, [])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="../shared/datasets")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["seed", "lightning", "archlab"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["seed", "lightning", "archlab_same", "archlab"])
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
-    runners = {"seed": run_seed_loop, "lightning": run_lightning, "archlab": run_archlab}
+    runners = {
+        "seed": run_seed_loop,
+        "lightning": run_lightning,
+        "archlab_same": run_archlab_same,
+        "archlab": run_archlab,
+    }
     results = {}
     for name, fn in runners.items():
         if name not in args.skip:
