@@ -9,6 +9,7 @@ they never stop the report.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -240,6 +241,70 @@ def _timing_and_environment(doc: Doc, run: RunData) -> None:
     doc.table(["", "value"], rows)
 
 
+def _curriculum_section(doc: Doc, run: RunData) -> None:
+    """Per curriculum stage: its classes, epochs and best/last evaluation metric (results.json ``stages``)."""
+    stages = run.results.get("stages") or []
+    if not stages:
+        return
+    doc.h2("Curriculum stages")
+    rows = []
+    for st in stages:
+        key = next((k[5:] for k in st if k.startswith("best_") and k != "best_epoch"), None)
+        best = st.get(f"best_{key}") if key else None
+        last = st.get(f"last_{key}") if key else None
+        classes = ", ".join(str(c) for c in st.get("classes") or []) or "all"
+        first, final = (st.get("epochs") or ["?", "?"])[:2]
+        rows.append(
+            [
+                st.get("stage"),
+                st.get("name", ""),
+                classes,
+                f"{first}–{final}",
+                st.get("split", ""),
+                pct(best) if best is not None else "-",
+                st.get("best_epoch", "-"),
+                pct(last) if last is not None else "-",
+            ]
+        )
+    metric = _metric_name(key) if stages and key else "metric"
+    doc.table(
+        ["stage", "name", "classes", "epochs", "split", f"best {metric}", "at epoch", f"last {metric}"], rows
+    )
+
+
+def _sampler_section(doc: Doc, run: RunData) -> None:
+    """The weighted sampler's effect per class: share of the data against share of the draws (sampler.json)."""
+    path = run.path / "sampler.json"
+    if not path.is_file():
+        return
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        run.notes.append(f"sampler.json unreadable ({exc})")
+        return
+    doc.h2(f"Weighted sampler: {info.get('rule', '?')}")
+    doc.p(
+        "Share of each class in the training data and its expected share of the draws under the sampler "
+        "(ratio > 1: drawn more often than its frequency). Seed 002 traced the collapse of its frequent "
+        "classes to plain inverse frequency, which draws every class equally often."
+    )
+    for stage, rows in (info.get("stages") or {}).items():
+        if len(info.get("stages") or {}) > 1:
+            doc.h3(f"Stage {int(stage) + 1}")
+        doc.table(
+            ["class", "data share", "sampled share", "ratio"],
+            [
+                [
+                    r.get("class"),
+                    pct(r.get("data_share")),
+                    pct(r.get("sampled_share")),
+                    f"{r['ratio']:.2f}×" if r.get("ratio") is not None else "-",
+                ]
+                for r in rows
+            ],
+        )
+
+
 def build_run_doc(run: RunData, charts: bool = True) -> Doc:
     """The whole report of ``run`` as a :class:`Doc` (``charts=False`` skips the figures)."""
     doc = Doc(f"Run report: {run.model_name} on {run.dataset}")
@@ -265,6 +330,8 @@ def build_run_doc(run: RunData, charts: bool = True) -> Doc:
             doc.h2("Learning curves")
             doc.image("curves.png", png, "Loss, headline metric and learning rate per epoch.")
     _per_class_section(doc, run, charts)
+    _curriculum_section(doc, run)
+    _sampler_section(doc, run)
     if run.history:
         _epoch_table(doc, run)
     doc.h2("Model summary")

@@ -278,8 +278,12 @@ def train(
     }
     writer = None
     if cfg.run.tensorboard and ctx.is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ValueError(
+                "run.tensorboard needs the tensorboard package: pip install tensorboard"
+            ) from None
         writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     key = main_metric(task)
