@@ -223,9 +223,7 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     ema = None
     if cfg.train.ema > 0:
-        ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.train.ema), use_buffers=True
-        )
+        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.train.ema), use_buffers=True)
     forward_model = ctx.wrap(model, device)
     forward_model = torch.compile(forward_model) if cfg.train.compile else forward_model
 
@@ -562,6 +560,28 @@ def _write_report(run_dir: Path, echo: Callable[[str], None]) -> None:
         )
         return
     echo(f"report: {html}")
+
+
+def ema_with_warmup(decay: float) -> Callable:
+    """EMA update for ``AveragedModel``: decay ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates.
+
+    Without the warm-up, the average keeps a large share of the random initial weights for
+    the first ~1 / (1 - decay) steps and evaluates far below the raw model (timm's ModelEmaV3
+    warms up the same way).
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = int(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1.0 - d)
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():
+                a.copy_(c)
+
+    return update
 
 
 def _silent(_: str) -> None:
