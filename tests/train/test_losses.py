@@ -85,3 +85,18 @@ def test_build_loss_pos_weight_boost_by_name_and_index() -> None:
 def test_build_loss_errors(task, overrides, message) -> None:
     with pytest.raises(ValueError, match=message):
         build_loss(load_config(None, overrides), task, ["a", "b", "c"], [1, 2, 3], torch.device("cpu"))
+
+
+def test_ema_warmup_tracks_early_weights_then_uses_the_decay() -> None:
+    from archlab.train.engine import ema_with_warmup
+
+    update = ema_with_warmup(0.999)
+    avg, cur = [torch.zeros(3)], [torch.ones(3)]
+    update(avg, cur, 0)  # decay min(0.999, 1/10) = 0.1: the average moves 90 % of the way
+    torch.testing.assert_close(avg[0], torch.full((3,), 0.9))
+    avg = [torch.zeros(3)]
+    update(avg, cur, 10_000)  # late: the configured decay
+    torch.testing.assert_close(avg[0], torch.full((3,), 0.001))
+    counts = [torch.tensor(5)]
+    update(counts, [torch.tensor(7)], 3)  # integer buffers (num_batches_tracked) are copied
+    assert counts[0].item() == 7
