@@ -21,23 +21,10 @@ from archlab.report import plots
 from archlab.report.analysis import observations, pct
 from archlab.report.doc import Doc
 from archlab.report.rundata import METRIC_LABELS, RunData, load_run
+from archlab.train.rundir import ordinal, short_count
 
 IMAGE_DIR = "report"
 PER_CLASS = (("precision", "per_class_precision"), ("recall", "per_class_recall"), ("F1", "per_class_f1"))
-
-
-def ordinal(n: int) -> str:
-    """1 -> '1st', 12 -> '12th', 22 -> '22nd'."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def short_count(n: float) -> str:
-    """7902 -> '7.9k', 1975770 -> '1.98M', 4.1e9 -> '4.10G'."""
-    for div, unit in ((1e9, "G"), (1e6, "M")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
-    return f"{n / 1e3:.1f}k" if abs(n) >= 1e3 else f"{n:g}"
 
 
 def _status(run: RunData) -> str:

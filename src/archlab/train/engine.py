@@ -223,7 +223,9 @@ def train(
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     ema = None
     if cfg.train.ema > 0:
-        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=ema_with_warmup(cfg.train.ema), use_buffers=True)
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=ema_with_warmup(cfg.train.ema), use_buffers=True
+        )
     forward_model = ctx.wrap(model, device)
     forward_model = torch.compile(forward_model) if cfg.train.compile else forward_model
 

@@ -44,9 +44,6 @@ def classification_metrics(
     return out
 
 
-SCALARS = ("loss", "acc", "macro_precision", "macro_recall", "macro_f1", "micro_f1")
-
-
 def scalar_items(metrics: dict[str, Any]) -> dict[str, float]:
     """The scalar entries of a metrics dict (for CSV columns and progress lines)."""
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -86,13 +86,12 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def short_count(n: int) -> str:
-    """7902 -> '7.9k', 1975770 -> '1.98M'."""
-    if n >= 1_000_000:
-        return f"{n / 1e6:.2f}M"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f}k"
-    return str(n)
+def short_count(n: float) -> str:
+    """7902 -> '7.9k', 1975770 -> '1.98M', 4.1e9 -> '4.10G'."""
+    for div, unit in ((1e9, "G"), (1e6, "M")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{unit}"
+    return f"{n / 1e3:.1f}k" if abs(n) >= 1e3 else f"{n:g}"
 
 
 def epoch_line(record: dict[str, Any], epochs: int, key: str, splits: list[str]) -> str:
