@@ -45,42 +45,33 @@ METHOD_TITLES = {
 
 
 def load_trained(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The run's model with its best (else last) weights, in eval mode, and the checkpoint's metadata."""
-    from archlab.models import create_model
-    from archlab.train.checkpoint import load_checkpoint
+    """The run's model with its best (else last) weights, in eval mode, and the checkpoint's metadata.
+
+    A thin view of :func:`archlab.train.restore.load_run`, which rebuilds the model.
+    """
+    from archlab.train.restore import load_run
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(
             f"run directory {str(run_dir)!r} not found; pass a folder written by archlab train"
         )
-    path = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
-    ckpt = load_checkpoint(path)
-    for key in ("model", "model_name", "input_size"):
-        if key not in ckpt:
-            raise ValueError(f"{path} has no {key!r}; explain needs a checkpoint written by archlab train")
-    config = ckpt.get("config") or {}
-    kwargs = dict((config.get("model") or {}).get("kwargs") or {})
-    classes = [str(c) for c in ckpt.get("classes") or []]
-    input_size = tuple(int(v) for v in ckpt["input_size"])
-    model = create_model(
-        ckpt["model_name"], num_classes=len(classes) or None, in_chans=input_size[0], **kwargs
-    )
-    state = ckpt["model"]
-    if any(k.startswith("module.") for k in state):  # an EMA (AveragedModel) state dict
-        state = {k[len("module.") :]: v for k, v in state.items() if k.startswith("module.")}
-    model.load_state_dict(state)
-    model.to(device).eval()
-    if not classes:
-        classes = [str(i) for i in range(int(model(torch.zeros(1, *input_size, device=device)).shape[-1]))]
+    which = "best" if (run_dir / "best.pt").is_file() else "last"
+    r = load_run(run_dir, which=which, device=device)
     meta = {
-        k: ckpt.get(k) for k in ("model_name", "input_size", "bands", "mean", "std", "scale", "task", "epoch")
+        "model_name": r.model_name,
+        "input_size": r.input_size,
+        "bands": r.bands,
+        "mean": r.mean,
+        "std": r.std,
+        "scale": r.scale,
+        "task": r.task,
+        "epoch": r.epoch,
+        "classes": r.classes,
+        "normalize": r.normalize,
+        "checkpoint": r.checkpoint.name,
     }
-    meta["classes"] = classes
-    meta["input_size"] = input_size
-    meta["normalize"] = bool((config.get("data") or {}).get("normalize", True))
-    meta["checkpoint"] = path.name
-    return model, meta
+    return r.model, meta
 
 
 def resolve_target(target: int | str | None, classes: list[str]) -> int | None:
