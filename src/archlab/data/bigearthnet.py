@@ -32,9 +32,8 @@ from archlab.data.geotiff import (
     SampleError,
     assemble_splits,
     read_band,
-    read_geotiff,
+    read_stacked,
     select_bands,
-    to_uint16,
 )
 
 S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")  # spec §5.1
@@ -196,16 +195,7 @@ def read_patch(source: str, bands: tuple[str, ...]) -> np.ndarray:
     """One patch as a uint16 ``len(bands)×120×120`` array from a v1/v2 patch folder or a stacked GeoTIFF."""
     path = Path(source)
     if path.suffix.lower() in (".tif", ".tiff"):
-        arr = read_geotiff(path)
-        expected = (len(S2_BANDS), PATCH_SIZE, PATCH_SIZE)
-        if arr.shape != expected:
-            raise SampleError(
-                path,
-                f"stacked patch has shape {'x'.join(map(str, arr.shape))}, expected "
-                f"{'x'.join(map(str, expected))} (bands {', '.join(S2_BANDS)})",
-            )
-        arr = to_uint16(arr, path)
-        return np.ascontiguousarray(arr[[S2_BANDS.index(b) for b in bands]])
+        return read_stacked(path, S2_BANDS, PATCH_SIZE, bands, "stacked patch")
     if not path.is_dir():
         raise MissingSampleFile(path, "patch folder not found")
     name = path.name

@@ -21,7 +21,11 @@ import numpy as np
 import torch
 
 from archlab.data.datasets import TensorDataset, register_dataset
-from archlab.data.geotiff import SampleError, assemble_splits, read_geotiff, select_bands, to_uint16
+from archlab.data.geotiff import (
+    assemble_splits,
+    read_stacked,
+    select_bands,
+)
 
 EUROSAT_CLASSES = (
     "AnnualCrop",
@@ -63,16 +67,7 @@ EUROSAT_STD = MappingProxyType(
 
 def read_eurosat(path: str, bands: tuple[str, ...]) -> np.ndarray:
     """One EuroSAT MS image as a uint16 ``len(bands)×64×64`` array, bands picked by name from the file order."""
-    arr = read_geotiff(path)
-    expected = (len(EUROSAT_FILE_BANDS), EUROSAT_SIZE, EUROSAT_SIZE)
-    if arr.shape != expected:
-        raise SampleError(
-            path,
-            f"image has shape {'x'.join(map(str, arr.shape))} (bands x H x W), "
-            f"expected {'x'.join(map(str, expected))}",
-        )
-    arr = to_uint16(arr, path)
-    return np.ascontiguousarray(arr[[EUROSAT_FILE_BANDS.index(b) for b in bands]])
+    return read_stacked(path, EUROSAT_FILE_BANDS, EUROSAT_SIZE, bands, "image")
 
 
 def find_eurosat_root(root: Path) -> Path:

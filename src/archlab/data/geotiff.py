@@ -108,6 +108,22 @@ def to_uint16(arr: np.ndarray, path: str | Path) -> np.ndarray:
     return arr.astype(np.uint16)
 
 
+def read_stacked(
+    path: str | Path, file_bands: Sequence[str], size: int, bands: Sequence[str], what: str
+) -> np.ndarray:
+    """The ``bands`` (by name) of a multi-band GeoTIFF holding ``file_bands`` at ``size``×``size``, as uint16."""
+    arr = read_geotiff(path)
+    expected = (len(file_bands), size, size)
+    if arr.shape != expected:
+        raise SampleError(
+            path,
+            f"{what} has shape {'x'.join(map(str, arr.shape))} (bands x H x W), expected "
+            f"{'x'.join(map(str, expected))} (bands {', '.join(file_bands)})",
+        )
+    arr = to_uint16(arr, path)
+    return np.ascontiguousarray(arr[[list(file_bands).index(b) for b in bands]])
+
+
 def upsample_nearest(band: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour upsampling of an ``h×h`` band to ``size×size`` by an integer factor k = size / h.
 
