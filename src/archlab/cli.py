@@ -39,9 +39,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from archlab.models.listing import model_table
+    from archlab.inspect.zoo import model_table
 
-    print(model_table(args.pattern, macs=args.macs, fmt=args.format))
+    print(model_table(args.pattern, source=args.source, macs=args.macs, fmt=args.format, figures=args.params))
     return 0
 
 
@@ -77,13 +77,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("models", help="list registered models with parameter counts")
-    p.add_argument("pattern", nargs="?", default=None, help="shell wildcard, e.g. 'mnist*' or '*v9'")
+    p = sub.add_parser(
+        "models",
+        help="list models by source (archlab, timm, torchvision) with parameter counts",
+        description="List the models create_model builds. A name in several sources builds archlab's, "
+        "else timm's, else torchvision's; prefix it to pick one (timm:resnet50, torchvision:resnet50).",
+    )
+    p.add_argument("pattern", nargs="?", default=None, help="shell wildcard, e.g. 'mnist*', '*v9' or 'vit_*'")
+    p.add_argument(
+        "--source",
+        choices=("featured", "archlab", "timm", "torchvision", "all"),
+        default="featured",
+        help="featured (default): archlab's own models and the standard timm families; "
+        "archlab, timm or torchvision: every model of that source; all: every source",
+    )
     p.add_argument(
         "--no-macs",
         dest="macs",
         action="store_false",
         help="skip counting MACs at each model's default input size (parameters only)",
+    )
+    p.add_argument(
+        "--params",
+        dest="params",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="count parameters (and MACs) however many models are listed; default: when 50 or fewer",
     )
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     p.set_defaults(func=_cmd_models)
@@ -121,13 +140,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except RuntimeError as exc:
-        from archlab.train.engine import TrainingDiverged
+    except Exception as exc:
+        return _known_failure(exc)
 
-        if isinstance(exc, TrainingDiverged):
-            print(f"archlab: error: {exc}", file=sys.stderr)
-            return 1
-        raise
+
+def _known_failure(exc: Exception) -> int:
+    """One line for a run that stopped for a reason it explains itself; anything else is a bug: re-raise."""
+    from archlab.rundir import DiskFull
+    from archlab.train import RunInterrupted, TrainingDiverged
+
+    if isinstance(exc, RunInterrupted):  # SIGTERM or Ctrl-C during training: where, and how to resume
+        print(f"archlab: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    if isinstance(exc, (DiskFull, TrainingDiverged)):
+        print(f"archlab: error: {exc}", file=sys.stderr)
+        return 1
+    raise exc
 
 
 if __name__ == "__main__":

@@ -41,13 +41,16 @@ def yaml_load(text: str):
 
 @dataclass
 class ModelConfig:
-    """Which network to build."""
+    """Which network to build: an own model, a timm or torchvision name (``timm:resnet50``), or a ``.yaml``."""
 
     name: str = "digits_cnn"
     num_classes: int | None = None  # None: taken from the dataset
     in_chans: int | None = None  # None: taken from the dataset
     pretrained: bool | str = False  # False, True (hub cache) or a local weights file
     kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the model factory
+    # Layers to freeze: "backbone" (all but the classifier head) or layer-name patterns such as
+    # ["conv1", "layer1.*"] (fnmatch on parameter and module names); None: train everything.
+    freeze: str | list[str] | None = None
 
 
 @dataclass
@@ -160,6 +163,7 @@ class TrainConfig:
     pos_weight_boost: dict[str, float] = field(default_factory=dict)  # class index or name -> factor
     threshold: float = 0.5  # multi-label decision threshold on sigmoid scores
     tune_thresholds: bool = False  # multi-label: per-class thresholds maximising F1 on the val split
+    eval_test: bool = True  # evaluate the test split every epoch (a search sets false: it never sees test)
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""Run directories built by hand: a checkpoint with the keys archlab train writes, around seeded weights."""
+"""Run directories built by hand: a checkpoint with the keys archlab train writes, around seeded weights.
+
+``make_run`` stores the input specification as archlab train does now (``checkpoint["input"]``),
+or with ``flat=True`` as earlier versions did (flat ``classes``, ``bands``, ``mean`` ... keys).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
+from archlab.data.inputspec import InputSpec
 from archlab.models import create_model
-from archlab.train.checkpoint import save_checkpoint
+from archlab.rundir import save_checkpoint
 
 MS_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
 
@@ -28,6 +33,7 @@ def make_run(
     thresholds: list[float] | None = None,
     kwargs: dict | None = None,
     seed: int = 0,
+    flat: bool = False,
 ) -> nn.Module:
     """Write ``run_dir/best.pt`` for a freshly initialised (seeded) model; return that model in eval mode."""
     torch.manual_seed(seed)
@@ -47,17 +53,19 @@ def make_run(
             "data": {"normalize": True},
         },
         "model_name": model_name,
-        "classes": classes,
-        "input_size": list(input_size),
-        "bands": bands,
-        "mean": mean,
-        "std": std,
-        "scale": scale,
-        "task": task,
         "params": sum(p.numel() for p in model.parameters()),
         "epoch": 3,
         "metrics": {"test": {"acc": 0.5}},
     }
+    spec = InputSpec(
+        input_size=tuple(input_size), classes=tuple(classes), bands=tuple(bands), mean=tuple(mean),
+        std=tuple(std), scale=scale, task=task,
+    )  # fmt: skip
+    if flat:  # the layout of checkpoints written before the spec had its own entry
+        payload.update(classes=classes, input_size=list(input_size), bands=bands, mean=mean, std=std,
+                       scale=scale, task=task)  # fmt: skip
+    else:
+        payload["input"] = spec.to_dict()
     if thresholds is not None:
         payload["thresholds"] = thresholds
     save_checkpoint(payload, run_dir / "best.pt")

@@ -169,3 +169,29 @@ def test_default_augment_config_is_not_geometric() -> None:
     x = torch.randint(0, 256, (2, 1, 3, 3), dtype=torch.uint8, generator=gen())
     out, _ = BatchTransform([0.0], [1.0], aug=AugmentConfig())(x, torch.zeros(2, dtype=torch.long), gen())
     assert torch.allclose(out, x.float() / 255)
+
+
+def test_transform_normalises_with_the_one_formula_bit_for_bit() -> None:
+    """Without augmentation the batch transform is ``InputSpec.preprocess`` exactly, not just close."""
+    from archlab.data.inputspec import InputSpec
+
+    spec = InputSpec(
+        input_size=(3, 5, 4),
+        classes=("a", "b"),
+        mean=(0.11, 0.52, 0.33),
+        std=(0.07, 0.21, 0.4),
+        scale=10000.0,
+    )
+    x = torch.randint(0, 10000, (6, 3, 5, 4), dtype=torch.int16, generator=gen(9))
+    y = torch.zeros(6, dtype=torch.long)
+    tf = BatchTransform.of_spec(spec)
+    assert torch.equal(tf(x, y)[0], spec.preprocess(x))
+    assert torch.equal(
+        BatchTransform(list(spec.mean), list(spec.std), spec.scale)(x, y)[0], spec.preprocess(x)
+    )
+    off = InputSpec(**{**spec.__dict__, "normalize": False})
+    assert torch.equal(BatchTransform.of_spec(off)(x, y)[0], off.preprocess(x))
+    floats = x.float()
+    kept = floats.clone()
+    tf(floats, y)
+    assert torch.equal(floats, kept)  # the caller's float batch is not divided in place

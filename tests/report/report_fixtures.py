@@ -143,8 +143,8 @@ def write_run(
     """Write a run directory like the engine's; return it."""
     from archlab.config import Config
     from archlab.models import create_model
-    from archlab.train.engine import summarize_history
-    from archlab.train.rundir import write_metrics
+    from archlab.rundir import RunDir
+    from archlab.train.recording import summarize_history
 
     folder.mkdir(parents=True)
     classes = classes or CLASSES
@@ -156,7 +156,7 @@ def write_run(
     cfg["targets"], cfg["notes"] = list(targets or []), notes
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if history:
-        write_metrics(folder, history)
+        RunDir(folder).write_metrics(history)
     torch.manual_seed(0)
     model = create_model(model_name, num_classes=len(classes), in_chans=input_size[0], **kwargs)
     params = sum(p.numel() for p in model.parameters())

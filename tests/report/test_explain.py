@@ -10,8 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from archlab.data.inputspec import InputSpec
+from archlab.data.reader import read_input
 from archlab.report.explainer import explain, load_trained, resolve_target
-from archlab.report.images import read_image, rgb_indices, stretch
+from archlab.report.images import rgb_indices, stretch
 from archlab.report.saliency import attention_rollout, pick_target_layer
 
 pytest.importorskip("pytorch_grad_cam", reason="the grad-cam package is not installed (pip install grad-cam)")
@@ -38,7 +40,7 @@ def test_gradcam_overlays_and_index(make_run, tmp_path):
     paths = explain(run, [tmp_path / "a.png", tmp_path / "b.npy"], tmp_path / "out")
     index = json.loads((tmp_path / "out" / "explain.json").read_text())["images"]
     # the prediction, computed here independently: x/255, (x - 0.3)/0.4
-    model, _ = load_trained(run)
+    model = load_trained(run).model
     x = (torch.tensor(img, dtype=torch.float32)[None, None] / 255 - 0.3) / 0.4
     top = int(model(x).argmax())
     classes = ["zero", "one", "two", "three"]
@@ -124,7 +126,7 @@ def test_multilabel_default_target_is_the_top_score(make_run, tmp_path):
     write_png(tmp_path / "a.png", np.eye(8) * 255)
     explain(run, [tmp_path / "a.png"], tmp_path)
     entry = json.loads((tmp_path / "explain.json").read_text())["images"][0]
-    model, _ = load_trained(run)
+    model = load_trained(run).model
     x = (torch.eye(8)[None, None] - 0.3) / 0.4
     with torch.no_grad():
         scores = torch.sigmoid(model(x))[0]
@@ -132,24 +134,32 @@ def test_multilabel_default_target_is_the_top_score(make_run, tmp_path):
     assert entry["score"] == pytest.approx(float(scores.max()), abs=1e-5)
 
 
+def _spec(channels: int, scale: float) -> InputSpec:
+    return InputSpec(input_size=(channels, 3, 4), classes=("a", "b"), scale=scale)
+
+
 def test_read_image_orientation_and_units(tmp_path):
+    """explain reads through the one reader: stored units, then the spec's ``x / scale``."""
     chw = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) * 100
     np.save(tmp_path / "chw.npy", chw)
     np.save(tmp_path / "hwc.npy", np.moveaxis(chw, 0, -1))
+    spec = _spec(2, 10000.0)
     for name in ("chw.npy", "hwc.npy"):
-        img = read_image(tmp_path / name, channels=2, scale=10000.0)
-        assert torch.allclose(img.raw, torch.from_numpy(chw) / 10000)
-    with pytest.raises(ValueError, match="the model takes 5 bands"):
-        read_image(tmp_path / "chw.npy", channels=5, scale=1.0)
-    write_png(tmp_path / "g.png", np.full((4, 4), 51))
-    assert torch.allclose(read_image(tmp_path / "g.png", 1, 255.0).raw, torch.full((1, 4, 4), 0.2))
-    with pytest.raises(ValueError, match="8-bit image"):
-        read_image(tmp_path / "g.png", 12, 10000.0)
+        x = read_input(tmp_path / name, spec)
+        assert torch.equal(x, torch.from_numpy(chw))
+        assert torch.allclose(spec.preprocess(x), torch.from_numpy(chw) / 10000)
+    with pytest.raises(ValueError, match="has 2 bands .* but the model expects 5"):
+        read_input(tmp_path / "chw.npy", _spec(5, 1.0))
+    write_png(tmp_path / "g.png", np.full((3, 4), 51))
+    assert torch.allclose(_spec(1, 255.0).preprocess(read_input(tmp_path / "g.png", _spec(1, 255.0))),
+                          torch.full((1, 3, 4), 0.2))  # fmt: skip
+    with pytest.raises(ValueError, match="is an image with 1 band but the model expects 12"):
+        read_input(tmp_path / "g.png", _spec(12, 10000.0))
     (tmp_path / "x.txt").write_text("no")
-    with pytest.raises(ValueError, match="unknown suffix"):
-        read_image(tmp_path / "x.txt", 1, 1.0)
+    with pytest.raises(ValueError, match="is not a supported file"):
+        read_input(tmp_path / "x.txt", _spec(1, 1.0))
     with pytest.raises(FileNotFoundError):
-        read_image(tmp_path / "missing.png", 1, 1.0)
+        read_input(tmp_path / "missing.png", _spec(1, 1.0))
 
 
 def test_rgb_composite_bands_and_stretch():
@@ -177,3 +187,25 @@ def test_multispectral_npy_with_band_names(make_run, tmp_path):
         explain(run, [tmp_path / "tile.npy"], tmp_path, method="gradcm")
     with pytest.raises(ValueError, match="needs a ViT with get_attention_maps"):
         explain(run, [tmp_path / "tile.npy"], tmp_path, method="rollout")
+
+
+def test_explain_reads_like_predict_batches_and_convert(make_run, tmp_path):
+    """The one reader's rules: a 4-D .npy is a batch, colour feeds a grey model only with convert."""
+    run = make_run()
+    imgs = np.random.default_rng(3).integers(0, 256, (2, 1, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "pair.npy", imgs)
+    paths = explain(run, [tmp_path / "pair.npy"], tmp_path / "out", method="eigencam")
+    assert [p.name.split("_eigencam")[0] for p in paths] == ["pair_0", "pair_1"]
+    index = json.loads((tmp_path / "out" / "explain.json").read_text())["images"]
+    assert [e["image"] for e in index] == [f"{tmp_path / 'pair.npy'}[0]", f"{tmp_path / 'pair.npy'}[1]"]
+    model = load_trained(run).model
+    with torch.no_grad():
+        top = model((torch.from_numpy(imgs) / 255 - 0.3) / 0.4).argmax(1).tolist()
+    assert [e["predicted"] for e in index] == [["zero", "one", "two", "three"][t] for t in top]
+    write_png(tmp_path / "c.png", np.random.default_rng(4).integers(0, 256, (8, 8, 3)))
+    with pytest.raises(
+        ValueError, match=r"is a colour image \(3 bands\) but the model expects 1 .*--convert"
+    ):
+        explain(run, [tmp_path / "c.png"], tmp_path / "out")
+    (path,) = explain(run, [tmp_path / "c.png"], tmp_path / "out", method="eigencam", convert=True)
+    assert path.name.startswith("c_eigencam_")

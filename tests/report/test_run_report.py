@@ -9,8 +9,9 @@ import struct
 import pytest
 
 from archlab.report.analysis import parse_target, weakest_classes
-from archlab.report.run_report import ordinal, short_count, write_run_report
-from archlab.report.rundata import load_run
+from archlab.report.run_report import write_run_report
+from archlab.rundir import load_run
+from archlab.train.recording import ordinal, short_count
 
 TARGETS = ["fewer than 8,000 parameters", "at least 95 % test accuracy within 15 epochs"]
 

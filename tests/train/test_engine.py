@@ -15,9 +15,12 @@ import yaml
 
 from archlab.config import DataConfig, build_config, load_config
 from archlab.data import BatchLoader, BatchTransform, load_dataset
+from archlab.data.inputspec import InputSpec
 from archlab.models import create_model
-from archlab.train import TrainingDiverged, engine, evaluate, rundir, train
-from archlab.train.checkpoint import load_checkpoint
+from archlab.rundir import RunDir, flat_row, load_checkpoint
+from archlab.train import TrainingDiverged, engine, evaluate, loop, recording, train
+from archlab.train.build import monitor_of
+from archlab.train.setup import set_determinism
 
 pytestmark = pytest.mark.usefixtures("run_in_tmp")
 
@@ -42,7 +45,7 @@ def two_epochs(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("runs")
     bars: list[dict] = []
     lines: list[str] = []
-    real = engine._progress
+    real = loop.progress_bar
 
     def spy(total: int, desc: str, enabled: bool):
         bar = real(total, desc, enabled)
@@ -58,7 +61,7 @@ def two_epochs(tmp_path_factory: pytest.TempPathFactory):
         return bar
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(engine, "_progress", spy)
+    mp.setattr(loop, "progress_bar", spy)
     threads = torch.get_num_threads()
     try:
         result = train(
@@ -127,10 +130,10 @@ def test_results_json_and_block(two_epochs) -> None:
     assert lines[-2] == f"report: {result.run_dir / 'report.html'}"
     assert block.startswith("===================\nResults:\nParameters: 4,370 (4.4k)\n")
     assert f"Best Train Accuracy: {100 * saved['best_train_acc']:.2f}\n" in block
-    ordinal = rundir.ordinal(saved["best_test_epoch"])
+    ordinal = recording.ordinal(saved["best_test_epoch"])
     assert f"Best Test Accuracy: {100 * saved['best_test_acc']:.2f} ({ordinal} Epoch)" in block
     assert (
-        f"Best Val Accuracy: {100 * saved['best_val_acc']:.2f} ({rundir.ordinal(saved['best_val_epoch'])} Epoch)"
+        f"Best Val Accuracy: {100 * saved['best_val_acc']:.2f} ({recording.ordinal(saved['best_val_epoch'])} Epoch)"
         in block
     )
 
@@ -163,9 +166,10 @@ def test_checkpoints_carry_what_is_needed_to_use_them(two_epochs) -> None:
     best, last = load_checkpoint(result.run_dir / "best.pt"), load_checkpoint(result.run_dir / "last.pt")
     assert last["epoch"] == 2 and best["epoch"] == result.results["selected_epoch"]
     for ckpt in (best, last):
-        assert ckpt["classes"] == [str(i) for i in range(10)] and ckpt["input_size"] == [1, 8, 8]
-        assert ckpt["model_name"] == "digits_cnn" and ckpt["params"] == 4_370 and ckpt["bands"] == ["gray"]
-        assert len(ckpt["mean"]) == 1 and ckpt["scale"] == 255.0
+        spec = InputSpec.from_checkpoint(ckpt)
+        assert spec.classes == tuple(str(i) for i in range(10)) and spec.input_size == (1, 8, 8)
+        assert ckpt["model_name"] == "digits_cnn" and ckpt["params"] == 4_370 and spec.bands == ("gray",)
+        assert len(spec.mean) == 1 and spec.scale == 255.0
     assert {"optimizer", "scheduler", "scaler", "rng", "history", "best_value", "best_epoch"} <= set(last)
     assert "optimizer" not in best
     model = create_model("digits_cnn", width=8)
@@ -256,8 +260,8 @@ def test_unknown_model_kwarg_is_a_value_error() -> None:
 
 
 def test_determinism_can_be_switched_off_again() -> None:
-    engine.set_determinism(True)
-    engine.set_determinism(False)
+    set_determinism(True)
+    set_determinism(False)
     assert not torch.are_deterministic_algorithms_enabled()
 
 
@@ -273,10 +277,10 @@ def test_engine_module_is_importable_by_dotted_path() -> None:
 
 def test_monitor_of() -> None:
     cfg = build_config({}, [])
-    assert engine.monitor_of(cfg, False, "single_label") == ("test/acc", "max")
-    assert engine.monitor_of(cfg, True, "single_label") == ("val/acc", "max")
-    assert engine.monitor_of(cfg, True, "multi_label") == ("val/macro_f1", "max")
-    assert engine.monitor_of(build_config({}, ["train.monitor=val/loss"]), True, "single_label") == (
+    assert monitor_of(cfg, False, "single_label") == ("test/acc", "max")
+    assert monitor_of(cfg, True, "single_label") == ("val/acc", "max")
+    assert monitor_of(cfg, True, "multi_label") == ("val/macro_f1", "max")
+    assert monitor_of(build_config({}, ["train.monitor=val/loss"]), True, "single_label") == (
         "val/loss",
         "min",
     )
@@ -307,12 +311,12 @@ def test_monitor_of() -> None:
     ],
 )
 def test_ordinal(n: int, text: str) -> None:
-    assert rundir.ordinal(n) == text
+    assert recording.ordinal(n) == text
 
 
 def test_short_counts_match_the_seed() -> None:
-    assert [rundir.short_count(n) for n in (13_808, 5_048, 7_902)] == ["13.8k", "5.0k", "7.9k"]
-    assert rundir.short_count(999) == "999" and rundir.short_count(1_975_770) == "1.98M"
+    assert [recording.short_count(n) for n in (13_808, 5_048, 7_902)] == ["13.8k", "5.0k", "7.9k"]
+    assert recording.short_count(999) == "999" and recording.short_count(1_975_770) == "1.98M"
 
 
 def test_results_block_in_seed_001_form() -> None:
@@ -326,12 +330,12 @@ def test_results_block_in_seed_001_form() -> None:
         }
         for e, tr, te in [(13, 0.9895, 0.9938), (14, 0.9894, 0.9941), (15, 0.9890, 0.9941)]
     ]
-    results = engine.summarize_history(history, 13_808, "test/acc", 14)
+    results = recording.summarize_history(history, 13_808, "test/acc", 14)
     assert results["best_test_epoch"] == 14  # the first epoch reaching the best accuracy
     assert results["best_train_acc"] == 0.9895 and results["best_train_epoch"] == 13
     assert results["selected_test_acc"] == 0.9941 and results["final_test_acc"] == 0.9941
     assert results["train_time_s"] == 3.0 and results["mean_images_per_s"] == 10.0
-    block = rundir.results_block(results).splitlines()
+    block = recording.results_block(results).splitlines()
     assert block[:5] == [
         "===================",
         "Results:",
@@ -346,21 +350,21 @@ def test_results_block_in_seed_001_form() -> None:
 
 
 def test_new_run_dir_never_reuses_a_name(run_in_tmp: Path) -> None:
-    first = rundir.new_run_dir("runs", "exp", "m", "d")
-    second = rundir.new_run_dir("runs", "exp", "m", "d")
-    third = rundir.new_run_dir("runs", "exp", "m", "d")
+    first = RunDir.create("runs", "exp", "m", "d").path
+    second = RunDir.create("runs", "exp", "m", "d").path
+    third = RunDir.create("runs", "exp", "m", "d").path
     assert [p.name for p in (first, second, third)] == ["exp", "exp-2", "exp-3"]
-    auto = rundir.new_run_dir("runs", None, "digits_cnn", "digits")
+    auto = RunDir.create("runs", None, "digits_cnn", "digits").path
     assert re.fullmatch(r"digits_cnn-digits-\d{8}-\d{6}", auto.name)
 
 
 def test_flat_row_and_read_history(run_in_tmp: Path) -> None:
     record = {"epoch": 1, "lr": 0.1, "test": {"acc": 0.5, "confusion": [[1]], "name": "x"}, "flag": True}
-    assert rundir.flat_row(record) == {"epoch": 1, "lr": 0.1, "test/acc": 0.5, "test/name": "x"}
-    rundir.write_metrics(run_in_tmp, [record, {**record, "epoch": 2}])
-    assert [r["epoch"] for r in rundir.read_history(run_in_tmp)] == [1, 2]
+    assert flat_row(record) == {"epoch": 1, "lr": 0.1, "test/acc": 0.5, "test/name": "x"}
+    RunDir(run_in_tmp).write_metrics([record, {**record, "epoch": 2}])
+    assert [r["epoch"] for r in RunDir(run_in_tmp).read_history()] == [1, 2]
     assert (run_in_tmp / "metrics.csv").read_text().splitlines()[0] == "epoch,lr,test/acc,test/name"
-    assert rundir.read_history(run_in_tmp / "missing") == []
+    assert RunDir(run_in_tmp / "missing").read_history() == []
 
 
 def test_config_yaml_is_plain_yaml(two_epochs) -> None:

@@ -88,7 +88,7 @@ def test_build_loss_errors(task, overrides, message) -> None:
 
 
 def test_ema_warmup_tracks_early_weights_then_uses_the_decay() -> None:
-    from archlab.train.engine import ema_with_warmup
+    from archlab.train.build import ema_with_warmup
 
     update = ema_with_warmup(0.999)
     avg, cur = [torch.zeros(3)], [torch.ones(3)]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from archlab.data.inputspec import InputSpec
 from archlab.models import create_model
-from archlab.train.checkpoint import load_checkpoint, save_checkpoint
-from archlab.train.restore import Restored, load_run, strip_wrapper_prefixes
+from archlab.rundir import Restored, load_checkpoint, save_checkpoint, strip_wrapper_prefixes
+from archlab.rundir import restore as load_run
 
 
 def _save(
@@ -65,15 +67,17 @@ def test_weights_metadata_and_eval_mode(tmp_path: Path) -> None:
 
 
 def test_preprocess_applies_scale_mean_std() -> None:
-    r = Restored(
-        model=nn.Identity(), model_name="m", classes=["a"], input_size=(2, 1, 1), bands=["R", "NIR"],
-        mean=[0.5, 0.25], std=[0.25, 0.5], scale=100.0, normalize=True, task="single_label",
-        thresholds=None, config={}, checkpoint=Path("x.pt"),
+    spec = InputSpec(
+        classes=("a",), input_size=(2, 1, 1), bands=("R", "NIR"),
+        mean=(0.5, 0.25), std=(0.25, 0.5), scale=100.0, normalize=True, task="single_label",
     )  # fmt: skip
+    r = Restored(
+        model=nn.Identity(), model_name="m", spec=spec, thresholds=None, config={}, checkpoint=Path("x.pt")
+    )
     x = torch.tensor([[[[100]], [[50]]]], dtype=torch.uint8)
     # (100/100 - 0.5) / 0.25 = 2.0 ; (50/100 - 0.25) / 0.5 = 0.5
     assert r.preprocess(x).flatten().tolist() == [2.0, 0.5]
-    r.normalize = False
+    r.spec = dataclasses.replace(spec, normalize=False)
     assert r.preprocess(x).flatten().tolist() == [1.0, 0.5]
 
 
@@ -121,7 +125,7 @@ def test_weights_of_another_shape_are_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_a_run_written_by_the_engine(run_in_tmp: Path) -> None:
-    from archlab.train.engine import train
+    from archlab.train import train
 
     result = train(
         None,
@@ -140,7 +144,7 @@ def test_a_run_written_by_the_engine(run_in_tmp: Path) -> None:
     ckpt = load_checkpoint(result.run_dir / "best.pt")
     assert r.classes == [str(i) for i in range(10)] and r.input_size == (1, 8, 8) and r.bands == ["gray"]
     assert r.params == ckpt["params"] == 4_370
-    assert r.mean == ckpt["mean"] and r.scale == 255.0
+    assert r.mean == ckpt["input"]["mean"] and r.scale == 255.0
     reference = create_model("digits_cnn", width=8)
     reference.load_state_dict(ckpt["model"])
     x = torch.randn(4, 1, 8, 8)

@@ -19,14 +19,9 @@ import numpy as np
 import pytest
 import torch
 
+from archlab.rundir import atomic_write_text, load_checkpoint, save_checkpoint
 from archlab.train import train
-from archlab.train.checkpoint import (
-    atomic_write_text,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from archlab.train.state import rng_state, set_rng_state
 
 pytestmark = pytest.mark.usefixtures("run_in_tmp")
 

@@ -191,7 +191,7 @@ def _free(device: torch.device) -> None:
 def _resolve_device(device: str | torch.device) -> torch.device:
     if isinstance(device, torch.device):
         return device
-    from archlab.train.engine import resolve_device
+    from archlab.train.setup import resolve_device
 
     return resolve_device(device)
 

@@ -33,9 +33,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     for spec in args.models:
         model, label, size = spec, spec, args.input_size
         if _is_run(spec):
-            from archlab.train.restore import load_run
+            from archlab.rundir import restore
 
-            restored = load_run(spec)
+            restored = restore(spec)
             model, label = restored.model, f"{restored.model_name} ({Path(spec).name})"
             size = size or list(restored.input_size)
         rows += bench_model(

@@ -14,8 +14,10 @@ the zoo). TorchScript is deprecated in torch 2.14 and its warnings are silenced 
 
 Each exported file is checked on random inputs of batch 1 and 3 (ONNX with onnxruntime):
 the largest absolute difference from the PyTorch model must be within ``atol`` (1e-4).
-A JSON sidecar ``<file>.json`` next to it holds the classes, bands, normalisation, input
-size, task and thresholds, so the file can be used without archlab's checkpoint.
+A JSON sidecar ``<file>.json`` next to it holds the run's input specification
+(:meth:`InputSpec.to_dict`: classes, bands, normalisation, scale, input size, task) as
+top-level keys, with the thresholds, so the file can be used without archlab's checkpoint;
+:func:`sidecar_spec` reads it back (sidecars of earlier versions hold the same keys).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from archlab.train.restore import Restored, load_run
+from archlab.data.inputspec import InputSpec
+from archlab.rundir import Restored, atomic_write_text, restore
 
 FORMATS = ("onnx", "torchscript")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -93,6 +96,21 @@ def _export_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> 
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, example, check_trace=False)
         torch.jit.save(traced, str(path))
+
+
+def sidecar_spec(meta: dict[str, Any], path: str | Path) -> InputSpec:
+    """The :class:`InputSpec` a sidecar describes (its top-level ``classes``, ``input_size``, ``bands``...)."""
+    missing = [k for k in ("classes", "input_size") if k not in meta]
+    if missing:
+        raise ValueError(
+            f"sidecar {sidecar_path(path).name} lacks {', '.join(missing)}; re-export it with archlab export"
+        )
+    try:
+        return InputSpec.from_dict(meta)
+    except ValueError as exc:
+        raise ValueError(
+            f"sidecar {sidecar_path(path).name}: {exc}; re-export it with archlab export"
+        ) from None
 
 
 def load_exported(path: str | Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
@@ -187,10 +205,10 @@ def export_model(
         "opset": opset,
     }
     side = sidecar_path(out)
-    side.write_text(json.dumps(meta, indent=2) + "\n")  # verify_export reads it
+    atomic_write_text(side, json.dumps(meta, indent=2) + "\n")  # verify_export reads it
     diffs = verify_export(out, model, restored.input_size, batch_sizes)
     meta["verified"] = {"max_abs_diff": {str(b): d for b, d in diffs.items()}, "atol": atol}
-    side.write_text(json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(side, json.dumps(meta, indent=2) + "\n")
     worst = max(diffs.values())
     if not worst <= atol:
         raise ExportMismatch(
@@ -218,7 +236,7 @@ def export_run(
     """Export the model of a run directory (or checkpoint) as ``fmt`` and verify it; see :func:`export_model`."""
     if fmt not in FORMATS:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    restored = load_run(run_dir_or_ckpt, which=which)
+    restored = restore(run_dir_or_ckpt, which=which)
     return export_model(
         restored, fmt, out or default_export_path(run_dir_or_ckpt, fmt), opset=opset, atol=atol
     )

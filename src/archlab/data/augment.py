@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from archlab.data.inputspec import InputSpec, rescale, standardize
+
 
 @dataclass
 class Mixed:
@@ -29,18 +31,26 @@ class Mixed:
 class BatchTransform:
     """uint8 batch -> normalised float batch, with train-time augmentation.
 
+    The normalisation is :func:`archlab.data.inputspec.normalize`, in its two steps:
+    :func:`~archlab.data.inputspec.rescale` first, the geometric augmentations, then
+    :func:`~archlab.data.inputspec.standardize`, then cutout and mixing.
     ``aug`` is an :class:`archlab.config.AugmentConfig`; ``None`` means no augmentation.
     """
 
     def __init__(
         self, mean: list[float], std: list[float], scale: float = 255.0, aug=None, normalize: bool = True
     ):
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32)
+        self.std = torch.tensor(std, dtype=torch.float32)
         self.scale = float(scale)
         self.aug = aug
         self.normalize = normalize
         self._device = None
+
+    @classmethod
+    def of_spec(cls, spec: InputSpec, aug=None) -> BatchTransform:
+        """The transform of a model's :class:`~archlab.data.inputspec.InputSpec` (its ``preprocess``, plus ``aug``)."""
+        return cls(list(spec.mean), list(spec.std), spec.scale, aug, normalize=spec.normalized)
 
     def _to(self, device: torch.device) -> None:
         if self._device != device:
@@ -56,7 +66,7 @@ class BatchTransform:
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | Mixed]:
         self._to(x.device)
-        x = x.float().div_(self.scale)
+        x = rescale(x, self.scale)
         a = self.aug
         if a is not None:
             g = generator
@@ -69,7 +79,7 @@ class BatchTransform:
             if a.vflip:
                 x = random_flip(x, -2, g)
         if self.normalize:
-            x = (x - self.mean) / self.std
+            x = standardize(x, self.mean, self.std)
         if a is not None:
             if a.cutout > 0:
                 x = cutout(x, a.cutout, g)

@@ -21,6 +21,20 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + stream * 104_729) % (2**63 - 1)
 
 
+def shard(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    """Rank ``rank``'s interleaved share of ``order``, padded by wrapping to ``ceil(n / world)``.
+
+    As ``DistributedSampler`` does: every rank gets the same number of indices, so
+    the ranks step together; the padding repeats the first indices of ``order``.
+    """
+    if world == 1:
+        return order
+    n = order.numel()
+    per = -(-n // world)
+    padded = torch.cat([order, order[: per * world - n]]) if per * world > n else order
+    return padded[rank::world]
+
+
 def epoch_order(
     n: int,
     seed: int,
@@ -31,8 +45,6 @@ def epoch_order(
     world: int = 1,
 ) -> torch.Tensor:
     """One epoch's sample indices (a seeded permutation, a weighted draw, or 0..n-1), then this rank's shard."""
-    from archlab.train.distributed import shard
-
     g = torch.Generator().manual_seed(epoch_seed(seed, epoch, 1))
     if weights is not None:
         order = torch.multinomial(weights, n, replacement=True, generator=g)

@@ -18,9 +18,16 @@ def _is_config(spec: str) -> bool:
     return spec.endswith((".yaml", ".yml")) or Path(spec).is_file()
 
 
-def resolve_model(spec: str, input_size: list[int] | None) -> tuple[nn.Module, tuple[int, ...], str]:
-    """``(model, input_size, label)`` for a registered model name or a YAML experiment config."""
+def resolve_model(
+    spec: str, input_size: list[int] | None, freeze: list[str] | None = None
+) -> tuple[nn.Module, tuple[int, ...], str]:
+    """``(model, input_size, label)`` for a model name or a YAML experiment config.
+
+    A config's ``model.freeze`` is applied, or ``freeze`` when given (patterns, or ``["backbone"]``),
+    so the summary shows the trainable and frozen parameters training will see.
+    """
     from archlab.models import create_model, model_info
+    from archlab.models.freeze import freeze as freeze_layers
 
     if _is_config(spec):
         if not Path(spec).is_file():
@@ -41,10 +48,15 @@ def resolve_model(spec: str, input_size: list[int] | None) -> tuple[nn.Module, t
             name, num_classes=cfg.model.num_classes, in_chans=in_chans, **dict(cfg.model.kwargs or {})
         )
         label = f"{name} ({Path(spec).name})"
+        freeze = freeze or cfg.model.freeze
+        num_classes = cfg.model.num_classes
     else:
-        default = tuple(model_info(spec)["input_size"])
+        info = model_info(spec)
+        default = tuple(info["input_size"])
         model = create_model(spec)
-        size, label = default, spec
+        size, label, num_classes = default, spec, info["num_classes"]
+    if freeze:
+        freeze_layers(model, freeze, num_classes=num_classes)
     if input_size:
         size = tuple(input_size)
         if len(size) != len(default):
@@ -80,7 +92,9 @@ def add_summary_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Per-layer output shape, parameters, MACs and saved activations, measured on one forward pass.",
     )
     p.add_argument(
-        "model", metavar="MODEL|CONFIG", help="registered model name (archlab models) or a YAML config"
+        "model",
+        metavar="MODEL|CONFIG",
+        help="model name (archlab models; timm:NAME / torchvision:NAME pick a source) or a YAML config",
     )
     _add_common(p)
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -89,6 +103,13 @@ def add_summary_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=STYLES,
         default="archlab",
         help="torchinfo / torchsummary: also print that tool's estimate beside the measurement",
+    )
+    p.add_argument(
+        "--freeze",
+        action="append",
+        metavar="PATTERN",
+        help="freeze layers before measuring: 'backbone' (all but the classifier head) or a layer-name "
+        "pattern such as 'layer1.*' (repeatable); a config's model.freeze applies without it",
     )
     p.set_defaults(func=run_summary)
     return p
@@ -111,9 +132,13 @@ def add_diff_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _summarize(spec: str, args: argparse.Namespace):
     from archlab.inspect.summary import summarize
+    from archlab.models.registry import shadow_note
 
-    model, size, label = resolve_model(spec, args.input_size)
+    model, size, label = resolve_model(spec, args.input_size, getattr(args, "freeze", None))
     s = summarize(model, size, batch_size=args.batch, depth=args.depth, device=args.device, dtype=args.dtype)
+    note = None if _is_config(spec) else shadow_note(spec)
+    if note:
+        s.notes.append(note)
     return model, size, label, s
 
 

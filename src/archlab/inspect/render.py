@@ -57,10 +57,9 @@ def totals(s: ModelSummary) -> list[tuple[str, str]]:
     """``(label, value)`` pairs of the totals, units spelled out."""
     uncounted = ", ".join(f"{k} ×{v}" for k, v in s.uncounted_ops.items()) or "none"
     items = [
-        (
-            "Parameters",
-            f"{fmt_int(s.total_params)} (trainable {fmt_int(s.trainable_params)}, frozen {fmt_int(s.frozen_params)}); each tensor counted once",
-        ),
+        ("Parameters", f"{fmt_int(s.total_params)}; each tensor counted once"),
+        ("Trainable params", fmt_int(s.trainable_params)),
+        ("Non-trainable params", f"{fmt_int(s.frozen_params)} (frozen: requires_grad=False)"),
         ("Buffers", f"{fmt_int(s.buffer_elements)} elements ({fmt_mb(s.buffer_bytes)}), not parameters"),
         (
             "Params size",

@@ -1,18 +1,30 @@
-"""Model zoo: the seeds' own models and the standard families, by name."""
+"""Model zoo: the seeds' own models, every timm and torchvision classifier, by name (see ``registry``)."""
 
-# Importing these modules registers their models.
-from archlab.models import hybridnet, mnist, multispectral, timm_zoo  # noqa: F401
-from archlab.models.registry import MODELS, create_model, list_models, model_info, register_model
+# Importing these modules registers archlab's own models and the timm and torchvision sources.
+from archlab.models import hybridnet, mnist, multispectral, timm_source, torchvision_source  # noqa: F401
+from archlab.models.freeze import freeze
+from archlab.models.registry import (
+    MODELS,
+    PRECEDENCE,
+    create_model,
+    list_models,
+    model_info,
+    register_model,
+    sources_of,
+)
 
 __all__ = [
     "MODELS",
+    "PRECEDENCE",
     "create_efficientnet",
     "create_model",
     "create_resnet",
     "create_vit",
+    "freeze",
     "list_models",
     "model_info",
     "register_model",
+    "sources_of",
 ]
 
 _FACTORY = ("create_resnet", "create_vit", "create_efficientnet")

@@ -1,22 +1,58 @@
-"""The table printed by ``archlab models``: name, parameters, MACs, input, source."""
+"""The rows behind ``archlab models``: name, source, input size, classes and parameter counts.
+
+Listing reads each source's metadata without building a model; parameters are counted (on the
+meta device, no weights allocated) only when asked. The MAC column and the rendering are
+:mod:`archlab.inspect.zoo`'s, above this layer.
+"""
 
 from __future__ import annotations
 
-import json
+import contextlib
+from typing import Any
 
 import torch
 from torch import nn
 
-from archlab.models.registry import create_model, list_models, model_info
+from archlab.models.registry import PRECEDENCE, create_model, get_source, select_models
 
 
-def build_on_meta(name: str, **kwargs) -> nn.Module:
-    """Build a registered model without allocating its weights (falls back to the CPU)."""
+def build_on_meta(name: str, **kwargs: Any) -> nn.Module:
+    """Build ``name`` without allocating its weights.
+
+    Everything is built on the meta device; a constructor that needs real values (torchvision's
+    RegNets compute their widths with ``.tolist()``) is built with only its parameters and
+    buffers on the meta device, and as a last resort on the CPU.
+    """
     try:
         with torch.device("meta"):
             return create_model(name, **kwargs)
     except (NotImplementedError, RuntimeError):
+        pass
+    try:
+        with tensors_on_meta():
+            return create_model(name, **kwargs)
+    except (NotImplementedError, RuntimeError):
         return create_model(name, **kwargs)
+
+
+@contextlib.contextmanager
+def tensors_on_meta():
+    """Move every parameter and buffer a module registers to the meta device as it is registered."""
+    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+
+    def parameter(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        register_parameter(self, name, param)
+
+    def buffer(self: nn.Module, name: str, tensor: torch.Tensor | None, persistent: bool = True) -> None:
+        register_buffer(self, name, None if tensor is None else tensor.to("meta"), persistent)
+
+    nn.Module.register_parameter, nn.Module.register_buffer = parameter, buffer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer  # type: ignore[method-assign]
 
 
 def count_params(model: nn.Module) -> int:
@@ -24,80 +60,44 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
-def count_macs_at_default(name: str, model: nn.Module | None = None) -> int:
-    """MACs of one forward at the model's default input size, batch 1 (counted from shapes on the meta device)."""
-    from archlab.inspect import count_macs
-
-    info = model_info(name)
-    model = (model if model is not None else build_on_meta(name)).eval()
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    total, _, _ = count_macs(model, torch.zeros(1, *info["input_size"], device=device))
-    return int(total)
+def _others(library: str, bare: str, source: str) -> list[str]:
+    """The other sources that know ``bare``, in precedence order; archlab's own listing imports no library."""
+    keys = ("archlab",) if source == "archlab" else PRECEDENCE
+    return [k for k in keys if k != library and bare in get_source(k)]
 
 
-def model_rows(pattern: str | None = None, macs: bool = True) -> list[dict]:
+def model_rows(
+    pattern: str | None = None,
+    source: str = "featured",
+    params: bool = True,
+) -> list[dict[str, Any]]:
+    """One dict per model of the selection ``source`` whose name matches ``pattern``.
+
+    Keys: ``name`` (the name that builds it), ``library``, ``input_size``, ``num_classes``,
+    ``task``, ``source`` (a description), ``also`` (the other sources that know the same bare
+    name; the first of archlab, timm, torchvision builds it unprefixed), and
+    ``params`` when ``params`` (else ``None``).
+    """
+    entries = select_models(pattern, source)
+    if not entries:
+        where = "" if source == "featured" else f" in --source {source}"
+        raise ValueError(
+            f"no registered model matches {pattern!r}{where}; list every source with --source all"
+        )
     rows = []
-    names = list_models(pattern)
-    if not names:
-        raise ValueError(f"no registered model matches {pattern!r}; try 'archlab models' for the full list")
-    for name in names:
-        info = model_info(name)
-        model = build_on_meta(name)
-        row = {
+    for library, bare, name in entries:
+        info = get_source(library).info(bare)
+        row: dict[str, Any] = {
             "name": name,
-            "params": count_params(model),
+            "library": library,
+            "params": None,
             "input_size": list(info["input_size"]),
             "num_classes": info["num_classes"],
             "task": info["task"],
             "source": info["source"],
+            "also": _others(library, bare, source),
         }
-        if macs:
-            row["macs"] = count_macs_at_default(name, model)
+        if params:
+            row["params"] = count_params(build_on_meta(name))
         rows.append(row)
     return rows
-
-
-def _fmt_macs(v: int | None) -> str:
-    if v is None:
-        return "-"
-    return f"{v / 1e9:.3f} G" if v >= 1e8 else f"{v / 1e6:.3f} M"
-
-
-def model_table(pattern: str | None = None, macs: bool = True, fmt: str = "table") -> str:
-    rows = model_rows(pattern, macs)
-    if fmt == "json":
-        return json.dumps(rows, indent=2)
-    headers = ["name", "params", "MACs (batch 1)", "input", "classes", "source"]
-    body = [
-        [
-            r["name"],
-            f"{r['params']:,}",
-            _fmt_macs(r.get("macs")),
-            "x".join(map(str, r["input_size"])),
-            str(r["num_classes"]),
-            r["source"],
-        ]
-        for r in rows
-    ]
-    if not macs:
-        headers.pop(2)
-        body = [b[:2] + b[3:] for b in body]
-    if fmt == "markdown":
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(b) + " |" for b in body]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(headers)]
-    right = {1, 2} if macs else {1}
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        )
-
-    out = [line(headers), "  ".join("-" * w for w in widths)] + [line(b) for b in body]
-    out.append(
-        f"{len(rows)} models; MACs = multiply-accumulates (1 MAC = 2 FLOPs)"
-        if macs
-        else f"{len(rows)} models"
-    )
-    return "\n".join(out)

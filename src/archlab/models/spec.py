@@ -16,7 +16,9 @@ A spec is a mapping::
 
 Every layer reads the previous layer's output unless ``from`` names another
 layer (or ``input``), or a list of layers for ``add``/``mul``/``concat``/``resize``.
-``repeat: N`` repeats a layer N times (names get ``_1``, ``_2``, ...). The last
+``repeat: N`` repeats a layer N times (names get ``_1``, ``_2``, ...; only the first copy
+keeps its ``stride``). ``vars``, ``$name``, ``${expression}`` and ``when`` make a file a family
+of architectures (:mod:`archlab.models.spec_vars`). The last
 layer is the output. Channel counts are tracked, so only ``out`` is ever given.
 
 Primitive ops, with PyTorch's own defaults for omitted arguments:
@@ -41,6 +43,7 @@ from torch import nn
 
 from archlab._registry import closest
 from archlab.blocks import create_attention, create_block
+from archlab.models.spec_vars import resolve
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -208,8 +211,11 @@ def _expand_repeats(layers: list[Any]) -> list[dict[str, Any]]:
             out.append(raw)
             continue
         base = raw.get("name") or f"layer{i}"
-        for k in range(1, n + 1):
-            out.append(dict(raw, name=f"{base}_{k}"))
+        for k in range(1, n + 1):  # a stage: only its first copy strides
+            copy = dict(raw, name=f"{base}_{k}")
+            if k > 1 and "stride" in copy:
+                copy["stride"] = 1
+            out.append(copy)
     return out
 
 
@@ -276,9 +282,9 @@ def is_spec_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml"))
 
 
-def spec_info(path: str | Path) -> dict[str, Any]:
+def spec_info(path: str | Path, **variables: Any) -> dict[str, Any]:
     """Registry-style metadata of a spec file: ``input_size``, ``num_classes``, ``source``, ``task``."""
-    spec = read_spec(path)
+    spec = resolve(read_spec(path), variables)
     return {
         "name": str(path),
         "input_size": tuple(spec.get("input_size", [3, 224, 224])),
@@ -289,6 +295,7 @@ def spec_info(path: str | Path) -> dict[str, Any]:
 
 
 def create_from_spec_file(
-    path: str | Path, num_classes: int | None = None, in_chans: int | None = None
+    path: str | Path, num_classes: int | None = None, in_chans: int | None = None, **variables: Any
 ) -> SpecModel:
-    return build_from_spec(read_spec(path), num_classes=num_classes, in_chans=in_chans)
+    """Build an architecture file; ``variables`` override its ``vars`` (see :mod:`archlab.models.spec_vars`)."""
+    return build_from_spec(resolve(read_spec(path), variables), num_classes=num_classes, in_chans=in_chans)

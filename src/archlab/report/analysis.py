@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from archlab.report.rundata import METRIC_LABELS, RunData
+from archlab.report.doc import METRIC_LABELS
+from archlab.rundir import Run
 
 _NUM = r"(\d[\d,]*(?:\.\d+)?)"
 _PCT = re.compile(_NUM + r"\s*%")
@@ -40,7 +41,7 @@ def _number(text: str, suffix: str | None = None) -> float:
     return value * {"k": 1e3, "m": 1e6}.get((suffix or "").lower(), 1.0)
 
 
-def parse_target(text: str, run: RunData) -> Target:
+def parse_target(text: str, run: Run) -> Target:
     """Read the threshold, parameter limit and epoch budget written in ``text`` (any may be absent)."""
     t = Target(text=text)
     low = text.lower()
@@ -72,7 +73,7 @@ def _label(split: str | None, metric: str | None) -> str:
     return f"{split or ''} {METRIC_LABELS.get(metric or '', metric or '')}".strip()
 
 
-def check_target(t: Target, run: RunData) -> list[str]:
+def check_target(t: Target, run: Run) -> list[str]:
     """One sentence per measurable part of ``t``; empty when ``t`` holds no figure."""
     out: list[str] = []
     if t.metric_pct is not None and t.split and t.metric:
@@ -127,7 +128,7 @@ def _is_num(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def weakest_classes(run: RunData, split: str, epoch: int | None, n: int = 3) -> list[str]:
+def weakest_classes(run: Run, split: str, epoch: int | None, n: int = 3) -> list[str]:
     """The ``n`` classes with the lowest F1 at ``epoch`` (else the last epoch), with their commonest confusion."""
     rec = run.record(epoch).get(split) if epoch is not None else None
     if not isinstance(rec, dict):
@@ -160,7 +161,7 @@ def weakest_classes(run: RunData, split: str, epoch: int | None, n: int = 3) -> 
     return out
 
 
-def observations(run: RunData) -> list[str]:
+def observations(run: Run) -> list[str]:
     """Seed 001's Analysis bullets, computed: targets, gap, weakest classes, loss trend, stability."""
     out: list[str] = []
     ev, key = run.eval_split, run.metric_key()

@@ -39,6 +39,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         bands_rgb=args.bands,
         layer=args.layer,
         device=args.device,
+        convert=args.convert,
     )
     for p in paths:
         print(f"wrote {p}")
@@ -72,7 +73,7 @@ def add_report_parsers(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         required=True,
         metavar="PATH",
-        help="PNG/JPEG, .npy (C×H×W or H×W×C) or GeoTIFF",
+        help="PNG/JPEG, .npy (C×H×W or H×W×C; 4-D is a batch) or GeoTIFF",
     )
     p.add_argument(
         "--method", "-m", choices=METHODS, default="gradcam", help="saliency method (default gradcam)"
@@ -84,6 +85,11 @@ def add_report_parsers(subparsers: argparse._SubParsersAction) -> None:
         "--bands", nargs=3, metavar="BAND", help="bands of the displayed RGB composite (default B04 B03 B02)"
     )
     p.add_argument("--layer", metavar="NAME", help="CAM layer by module name (default: the last conv ≥ 2×2)")
+    p.add_argument(
+        "--convert",
+        action="store_true",
+        help="convert colour images to grey (or grey to RGB) to match the model's bands",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
     p.add_argument("--out", "-o", metavar="DIR", help="output folder (default RUN_DIR/explain)")
     p.set_defaults(func=_cmd_explain)

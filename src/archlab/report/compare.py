@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archlab.report import plots
 from archlab.report.analysis import pct
-from archlab.report.doc import Doc
+from archlab.report.doc import METRIC_LABELS, Doc
 from archlab.report.run_report import short_count
-from archlab.report.rundata import METRIC_LABELS, RunData, load_run
+from archlab.rundir import Run, load_run
 
-MEASURE = "measure.json"
 FORMATS = ("md", "html", "csv")
 
 
@@ -30,7 +28,7 @@ FORMATS = ("md", "html", "csv")
 class Row:
     """One run's line of the comparison; ``None`` where a figure is unavailable."""
 
-    run: RunData
+    run: Run
     label: str
     params: int | None = None
     macs: int | None = None
@@ -45,29 +43,27 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def _fingerprint(run: RunData) -> dict[str, Any]:
+def _fingerprint(run: Run) -> dict[str, Any]:
     from archlab import __version__
 
     return {
         "model_name": run.meta.get("model_name") or run.model_name,
         "kwargs": dict(run.config.get("model", {}).get("kwargs") or {}),
-        "num_classes": len(run.meta.get("classes") or []) or None,
-        "input_size": list(run.meta.get("input_size") or []),
+        "num_classes": run.spec.num_classes if run.spec else None,
+        "input_size": list(run.spec.input_size) if run.spec else [],
         "archlab_version": __version__,
     }
 
 
-def measure(run: RunData) -> tuple[dict[str, Any] | None, str | None]:
+def measure(run: Run) -> tuple[dict[str, Any] | None, str | None]:
     """``({"macs", "activation_bytes", "params"}, None)`` or ``(None, why)``; cached in ``measure.json``."""
     key = _fingerprint(run)
-    cache = run.path / MEASURE
-    if cache.is_file():
-        try:
-            data = json.loads(cache.read_text())
-            if data.get("key") == key:
-                return data["measured"], None
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    try:
+        data = run.files.read_measured()
+        if data.get("key") == key:
+            return data["measured"], None
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     if not key["input_size"] or not key["num_classes"]:
         return None, "no checkpoint with classes and input_size (best.pt / last.pt missing)"
     try:
@@ -88,15 +84,13 @@ def measure(run: RunData) -> tuple[dict[str, Any] | None, str | None]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, f"inspect failed: {first}"
     try:
-        from archlab.train.checkpoint import atomic_write_text
-
-        atomic_write_text(cache, json.dumps({"key": key, "measured": measured}, indent=2) + "\n")
+        run.files.write_measured({"key": key, "measured": measured})
     except OSError:
         pass  # a read-only run directory is compared without a cache
     return measured, None
 
 
-def _labels(runs: list[RunData]) -> list[str]:
+def _labels(runs: list[Run]) -> list[str]:
     names = [r.model_name for r in runs]
     return [f"{n} ({r.path.name})" if names.count(n) > 1 else n for n, r in zip(names, runs)]
 

@@ -34,6 +34,16 @@ figcaption{color:#57606a;font-size:13px}
 .foot{color:#57606a;font-size:13px}
 """
 
+# How each metric is named in reports.
+METRIC_LABELS = {
+    "acc": "accuracy",
+    "map_macro": "mAP (macro)",
+    "macro_f1": "macro F1",
+    "subset_acc": "subset accuracy",
+    "micro_f1": "micro F1",
+    "top5": "top-5 accuracy",
+}
+
 
 @dataclass
 class Image:
@@ -176,7 +186,7 @@ class Doc:
 
     def write(self, md_path: Path, image_dir: str, with_html: bool = True) -> tuple[Path, Path]:
         """Write ``md_path``, its images under ``md_path.parent / image_dir`` and (``with_html``) the HTML beside it."""
-        from archlab.train.checkpoint import atomic_write_bytes, atomic_write_text
+        from archlab.rundir import atomic_write_bytes, atomic_write_text
 
         md_path = Path(md_path)
         folder = md_path.parent / image_dir

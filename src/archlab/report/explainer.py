@@ -1,9 +1,12 @@
 """``archlab explain``: where a trained model looks — saliency overlays for chosen images.
 
-The model is rebuilt from the run's checkpoint (``best.pt``, else ``last.pt``) and fed each
-image exactly as training fed its batches (the checkpoint's bands, size, ``scale``, ``mean``
-and ``std``). For every image one PNG shows the input (an RGB composite for multispectral
-data) beside the saliency overlay, titled with the prediction; ``explain.json`` lists them.
+The model is rebuilt by :func:`archlab.rundir.restore` from the run's checkpoint
+(``best.pt``, else ``last.pt``). Each input is read by the one reader
+(:mod:`archlab.data.reader`: the same band, conversion and NaN rules as ``archlab predict``),
+resized to the trained size, and fed through the run's :meth:`InputSpec.preprocess`, exactly
+as training fed its batches. For every image one PNG shows the input (an RGB composite for
+multispectral data) beside the saliency overlay, titled with the prediction; ``explain.json``
+lists them.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from archlab.report.images import display_rgb, normalise, read_image, resize
+from archlab.data.reader import Input, fit_size, read_inputs
+from archlab.report.images import display_rgb
 from archlab.report.saliency import (
     ATTENTION_METHODS,
     CAM_METHODS,
@@ -28,6 +31,7 @@ from archlab.report.saliency import (
     cam_map,
     pick_target_layer,
 )
+from archlab.rundir import Restored
 
 METHOD_TITLES = {
     "gradcam": "Grad-CAM",
@@ -44,34 +48,17 @@ METHOD_TITLES = {
 }
 
 
-def load_trained(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """The run's model with its best (else last) weights, in eval mode, and the checkpoint's metadata.
-
-    A thin view of :func:`archlab.train.restore.load_run`, which rebuilds the model.
-    """
-    from archlab.train.restore import load_run
+def load_trained(run_dir: str | Path, device: str | torch.device = "cpu") -> Restored:
+    """The run's model with its best (else last) weights, in eval mode (:func:`archlab.rundir.restore`)."""
+    from archlab.rundir import RunDir, restore
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(
             f"run directory {str(run_dir)!r} not found; pass a folder written by archlab train"
         )
-    which = "best" if (run_dir / "best.pt").is_file() else "last"
-    r = load_run(run_dir, which=which, device=device)
-    meta = {
-        "model_name": r.model_name,
-        "input_size": r.input_size,
-        "bands": r.bands,
-        "mean": r.mean,
-        "std": r.std,
-        "scale": r.scale,
-        "task": r.task,
-        "epoch": r.epoch,
-        "classes": r.classes,
-        "normalize": r.normalize,
-        "checkpoint": r.checkpoint.name,
-    }
-    return r.model, meta
+    which = "best" if RunDir(run_dir).checkpoint_path("best").is_file() else "last"
+    return restore(run_dir, which=which, device=device)
 
 
 def resolve_target(target: int | str | None, classes: list[str]) -> int | None:
@@ -130,12 +117,15 @@ def explain(
     bands_rgb: Sequence[str] | None = None,
     layer: str | None = None,
     device: str = "cpu",
+    convert: bool = False,
 ) -> list[Path]:
     """Write one saliency overlay PNG per image into ``out_dir``; return their paths.
 
     ``method`` is one of :data:`archlab.report.saliency.METHODS`; ``target`` a class name or
     index (default: the top-scoring class, for multi-label models too); ``bands_rgb`` the three
-    band names of the displayed composite; ``layer`` the CAM layer by module name.
+    band names of the displayed composite; ``layer`` the CAM layer by module name; ``convert``
+    lets a colour image feed a grey model (or grey a colour one), as ``archlab predict --convert``.
+    A 4-D ``.npy`` is a batch: one overlay per item.
     """
     if method not in METHODS:
         from archlab._registry import closest
@@ -145,25 +135,25 @@ def explain(
         raise ValueError(f"unknown explain method {method!r}; {hint}")
     if not images:
         raise ValueError("explain needs at least one image; pass --images PATH [PATH ...]")
-    model, meta = load_trained(run_dir, device)
-    classes, input_size, task = meta["classes"], meta["input_size"], meta.get("task") or "single_label"
-    bands = list(meta.get("bands") or [])
-    scale = float(meta.get("scale") or 255.0)
+    restored = load_trained(run_dir, device)
+    model, spec = restored.model, restored.spec
+    classes = list(spec.classes)
     chosen = resolve_target(target, classes)
     if method in CAM_METHODS:
-        layer_name, layer_mod, reshape = pick_target_layer(model, input_size, layer)
+        layer_name, layer_mod, reshape = pick_target_layer(model, spec.input_size, layer)
     else:
         layer_name, layer_mod, reshape = "", None, None
+    # Read all first: a bad file fails before anything is written.
+    loaded = [item for p in images for item in read_inputs(p, spec, convert=convert)]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = [read_image(p, input_size[0], scale) for p in images]  # read all first: fail before writing
-    stems = [img.path.stem for img in loaded]
+    stems = [_stem(img) for img in loaded]
     written: list[Path] = []
     index: list[dict[str, Any]] = []
     for n, img in enumerate(loaded):
-        x = normalise(resize(img.raw, input_size[1:]), meta, meta["normalize"])[None].to(device)
+        x = spec.preprocess(fit_size(img.x, img.label, spec, allow_resize=True))[None].to(device)
         with torch.no_grad():
-            scores = _scores(model(x).float(), task)[0].cpu()
+            scores = _scores(model(x).float(), spec.task)[0].cpu()
         top = int(scores.argmax())
         cls_idx = top if chosen is None else chosen
         if method in CAM_METHODS:
@@ -173,26 +163,25 @@ def explain(
             with torch.no_grad():
                 heat = attention_map(model, x, method)
             what = f"{METHOD_TITLES[method]} (class-agnostic)"
-        h0, w0 = img.raw.shape[-2:]
+        h0, w0 = img.x.shape[-2:]
         heat = F.interpolate(heat[None, None].float(), size=(h0, w0), mode="bilinear", align_corners=False)[
             0, 0
         ]
-        rgb = display_rgb(img, bands, list(bands_rgb) if bands_rgb else None)
+        rgb = display_rgb(img, spec.band_names, list(bands_rgb) if bands_rgb else None)
         best3 = scores.topk(min(3, len(classes)))
         pred_text = ", ".join(
             f"'{classes[int(i)]}' {float(s):.2f}" for s, i in zip(best3.values, best3.indices)
         )
-        label = "scores" if task == "multi_label" else "prediction"
-        stem = img.path.stem if stems.count(img.path.stem) == 1 else f"{n:02d}_{img.path.stem}"
+        label = "scores" if spec.task == "multi_label" else "prediction"
+        stem = stems[n] if stems.count(stems[n]) == 1 else f"{n:02d}_{stems[n]}"
         suffix = f"_{_slug(classes[cls_idx])}" if method in CAM_METHODS else ""
         out = out_dir / f"{stem}_{_slug(method.replace('+', 'p'))}{suffix}.png"
-        out.write_bytes(
-            _overlay_png(rgb, heat.numpy(), f"input {img.path.name}", what, f"{label}: {pred_text}")
-        )
+        shown = img.path.name if img.index is None else f"{img.path.name}[{img.index}]"
+        out.write_bytes(_overlay_png(rgb, heat.numpy(), f"input {shown}", what, f"{label}: {pred_text}"))
         written.append(out)
         index.append(
             {
-                "image": str(img.path),
+                "image": img.label,
                 "output": out.name,
                 "method": method,
                 "layer": layer_name or None,
@@ -203,10 +192,17 @@ def explain(
             }
         )
     (out_dir / "explain.json").write_text(
-        json.dumps({"run_dir": str(run_dir), "checkpoint": meta["checkpoint"], "images": index}, indent=2)
+        json.dumps(
+            {"run_dir": str(run_dir), "checkpoint": restored.checkpoint.name, "images": index}, indent=2
+        )
         + "\n"
     )
     return written
+
+
+def _stem(img: Input) -> str:
+    """The output name's stem: the file's, with ``_i`` for item i of a batch ``.npy``."""
+    return img.path.stem if img.index is None else f"{img.path.stem}_{img.index}"
 
 
 __all__ = ["ATTENTION_METHODS", "CAM_METHODS", "METHODS", "explain", "load_trained", "resolve_target"]

@@ -11,7 +11,8 @@ import io
 import math
 from collections.abc import Sequence
 
-from archlab.report.rundata import METRIC_LABELS, RunData
+from archlab.report.doc import METRIC_LABELS
+from archlab.rundir import Run
 
 SPLIT_COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
 DPI = 100
@@ -40,7 +41,7 @@ def _epoch_axis(ax) -> None:
     ax.grid(True, alpha=0.3)
 
 
-def learning_curves(run: RunData) -> bytes | None:
+def learning_curves(run: Run) -> bytes | None:
     """Loss, headline metric and learning rate per epoch, one panel each; ``None`` without records."""
     if not run.history:
         return None

@@ -9,7 +9,6 @@ they never stop the report.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,20 +18,22 @@ import yaml
 
 from archlab.report import plots
 from archlab.report.analysis import observations, pct
-from archlab.report.doc import Doc
-from archlab.report.rundata import METRIC_LABELS, RunData, load_run
-from archlab.train.rundir import ordinal, short_count
+from archlab.report.doc import METRIC_LABELS, Doc
+from archlab.rundir import Run, load_run
+from archlab.train.recording import ordinal, short_count
 
 IMAGE_DIR = "report"
 PER_CLASS = (("precision", "per_class_precision"), ("recall", "per_class_recall"), ("F1", "per_class_f1"))
 
 
-def _status(run: RunData) -> str:
+def _status(run: Run) -> str:
     n, planned = len(run.history), run.epochs_planned
     if not n:
         return "no epoch recorded yet"
     if run.results.get("stopped_early"):
         return f"stopped early after {n} of {planned} epochs"
+    if run.results and planned and n < planned:
+        return f"finished, {n} of {planned} epochs"
     if run.results:
         return f"finished, {n} epochs"
     return f"in progress or interrupted: {n} of {planned or '?'} epochs recorded"
@@ -51,7 +52,7 @@ def _metric_name(key: str) -> str:
     return RESULT_NAMES.get(key, METRIC_LABELS.get(key, key.replace("_", " ")))
 
 
-def results_lines(run: RunData) -> list[str]:
+def results_lines(run: Run) -> list[str]:
     """Seed 001's Results block: parameters, best train/val/test metric and its epoch, the kept checkpoint."""
     lines = []
     if run.params is not None:
@@ -87,7 +88,7 @@ def results_lines(run: RunData) -> list[str]:
     return lines
 
 
-def _figure(run: RunData, what: str, draw: Callable[..., bytes | None], *args: Any) -> bytes | None:
+def _figure(run: Run, what: str, draw: Callable[..., bytes | None], *args: Any) -> bytes | None:
     """``draw(*args)``, or ``None`` with a note in the report when the records cannot be drawn."""
     try:
         return draw(*args)
@@ -98,7 +99,7 @@ def _figure(run: RunData, what: str, draw: Callable[..., bytes | None], *args: A
         return None
 
 
-def _per_class_section(doc: Doc, run: RunData, charts: bool) -> None:
+def _per_class_section(doc: Doc, run: Run, charts: bool) -> None:
     ev = run.eval_split
     if ev is None:
         return
@@ -155,7 +156,7 @@ def _per_class_section(doc: Doc, run: RunData, charts: bool) -> None:
         doc.table(header, rows)
 
 
-def _epoch_table(doc: Doc, run: RunData) -> None:
+def _epoch_table(doc: Doc, run: Run) -> None:
     key = run.metric_key() or "acc"
     cols: list[tuple[str, str | None, str]] = [("lr", None, "lr")]
     for split in run.splits():
@@ -194,7 +195,7 @@ def _epoch_table(doc: Doc, run: RunData) -> None:
     doc.table(["epoch", *[c[0] for c in cols]], rows)
 
 
-def _timing_and_environment(doc: Doc, run: RunData) -> None:
+def _timing_and_environment(doc: Doc, run: Run) -> None:
     r, h = run.results, run.history
     rows: list[list[str]] = [["epochs run", str(len(h))]]
     wall = r.get("wall_time_s", h[-1].get("wall_time_s") if h else None)
@@ -228,7 +229,7 @@ def _timing_and_environment(doc: Doc, run: RunData) -> None:
     doc.table(["", "value"], rows)
 
 
-def _curriculum_section(doc: Doc, run: RunData) -> None:
+def _curriculum_section(doc: Doc, run: Run) -> None:
     """Per curriculum stage: its classes, epochs and best/last evaluation metric (results.json ``stages``)."""
     stages = run.results.get("stages") or []
     if not stages:
@@ -259,15 +260,14 @@ def _curriculum_section(doc: Doc, run: RunData) -> None:
     )
 
 
-def _sampler_section(doc: Doc, run: RunData) -> None:
+def _sampler_section(doc: Doc, run: Run) -> None:
     """The weighted sampler's effect per class: share of the data against share of the draws (sampler.json)."""
-    path = run.path / "sampler.json"
-    if not path.is_file():
-        return
     try:
-        info = json.loads(path.read_text())
+        info = run.files.read_sampler()
     except (OSError, ValueError) as exc:
         run.notes.append(f"sampler.json unreadable ({exc})")
+        return
+    if not info:
         return
     doc.h2(f"Weighted sampler: {info.get('rule', '?')}")
     doc.p(
@@ -292,7 +292,7 @@ def _sampler_section(doc: Doc, run: RunData) -> None:
         )
 
 
-def build_run_doc(run: RunData, charts: bool = True) -> Doc:
+def build_run_doc(run: Run, charts: bool = True) -> Doc:
     """The whole report of ``run`` as a :class:`Doc` (``charts=False`` skips the figures)."""
     doc = Doc(f"Run report: {run.model_name} on {run.dataset}")
     doc.meta(
@@ -338,5 +338,4 @@ def build_run_doc(run: RunData, charts: bool = True) -> Doc:
 def write_run_report(run_dir: str | Path) -> tuple[Path, Path]:
     """Write ``report.md`` (PNGs in ``report/``) and self-contained ``report.html`` into ``run_dir``."""
     run = load_run(run_dir)
-    doc = build_run_doc(run)
-    return doc.write(run.path / "report.md", IMAGE_DIR)
+    return run.files.write_report(build_run_doc(run))

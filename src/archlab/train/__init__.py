@@ -1,16 +1,28 @@
-"""Training: the engine, losses, metrics, checkpoints.
+"""Training: the engine, its parts, callbacks, losses and metrics.
 
-``archlab.train`` is this package and is also callable: ``archlab.train(config)`` runs
-:func:`archlab.train.engine.train`, while ``archlab.train.engine`` stays importable.
+``archlab.train`` is this package and is also callable: ``archlab.train(config, callbacks=[...])``
+runs :func:`archlab.train.engine.train`, while ``archlab.train.engine`` stays importable.
 """
 
 import sys
 import types
 
-from archlab.train.engine import RunResult, TrainingDiverged, train
+from archlab.train.callbacks import Callback, EarlyStopping, RunState, TensorBoard
+from archlab.train.engine import RunInterrupted, RunResult, train
 from archlab.train.evaluate import evaluate
+from archlab.train.loop import TrainingDiverged
 
-__all__ = ["RunResult", "TrainingDiverged", "evaluate", "train"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "RunInterrupted",
+    "RunResult",
+    "RunState",
+    "TensorBoard",
+    "TrainingDiverged",
+    "evaluate",
+    "train",
+]
 
 
 class _CallablePackage(types.ModuleType):

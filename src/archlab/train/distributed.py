@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from archlab.data.loader import shard as shard  # the sharding of indices lives with the loaders
+
 
 @dataclass
 class DistContext:
@@ -94,16 +96,6 @@ class DistContext:
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def shard(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
-    """Rank ``rank``'s interleaved share of ``order``, padded by wrapping to ``ceil(n / world)``."""
-    if world == 1:
-        return order
-    n = order.numel()
-    per = -(-n // world)
-    padded = torch.cat([order, order[: per * world - n]]) if per * world > n else order
-    return padded[rank::world]
 
 
 def init_from_env(device_type: str) -> DistContext:

@@ -78,3 +78,35 @@ def evaluate(
         loss_fn = F.binary_cross_entropy_with_logits if task == "multi_label" else F.cross_entropy
     logits, targets = predict_all(model, loader, transform, amp=amp, channels_last=channels_last)
     return score(logits, targets, task, num_classes, loss_fn, topk=topk, thresholds=thresholds)
+
+
+def evaluate_run(run_dir, split: str = "test", which: str = "best", device: str = "cpu") -> dict[str, Any]:
+    """Metrics of a run's ``best.pt`` on one split of its own dataset, read afresh (e.g. test, once).
+
+    The data is loaded with the run's config and fed through the checkpoint's input specification,
+    exactly as training evaluated it.
+    """
+    from archlab.config import build_config
+    from archlab.data.datasets import load_dataset
+    from archlab.data.loader import make_loader
+    from archlab.rundir import restore
+
+    restored = restore(run_dir, which, device)
+    cfg = build_config(restored.config)
+    data = load_dataset(cfg.data)
+    chosen = {"train": data.train, "val": data.val, "test": data.test}.get(split)
+    if chosen is None:
+        raise ValueError(f"run {run_dir} has no {split!r} split; choose train, val or test")
+    spec = restored.spec
+    loader = make_loader(chosen, cfg.data.eval_batch_size, shuffle=False, device=torch.device(device))
+    transform = BatchTransform(list(spec.mean), list(spec.std), spec.scale, None, normalize=spec.normalized)
+    thresholds = torch.tensor(restored.thresholds) if restored.thresholds is not None else 0.5
+    return evaluate(
+        restored.model,
+        loader,
+        transform,
+        spec.num_classes,
+        task=spec.task,
+        topk=cfg.train.topk,
+        thresholds=thresholds,
+    )

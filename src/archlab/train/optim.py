@@ -8,6 +8,7 @@ definitions say. :func:`build_scheduler` returns the scheduler and its interval.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -53,12 +54,33 @@ def build_scheduler(
     if cfg.name == "none":
         return None, "epoch"
     if cfg.name == "onecycle":
+        if not 0.0 <= cfg.pct_start <= 1.0:
+            raise ValueError(
+                f"sched.pct_start is the fraction of steps spent rising, in [0, 1]; got {cfg.pct_start}"
+            )
+        pct_start = _onecycle_pct_start(cfg.pct_start, total)
+        if pct_start is None:
+            warnings.warn(
+                f"sched.name=onecycle needs at least 3 optimiser steps (one rising, one falling) but this run "
+                f"has {total}; training at the constant optim.lr instead",
+                stacklevel=2,
+            )
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0), "step"
+        if pct_start != cfg.pct_start:
+            rise = round(pct_start * total) - 1  # torch's last rising step
+            warnings.warn(
+                f"sched.pct_start={cfg.pct_start} of {total} optimiser steps is too "
+                f"{'short' if pct_start > cfg.pct_start else 'long'} a onecycle warm-up for this run; "
+                f"using {pct_start:.4g} (the learning rate rises over {rise} step(s), then falls over "
+                f"{total - 1 - rise})",
+                stacklevel=2,
+            )
         max_lr = [g["lr"] for g in optimizer.param_groups]
         sched = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=max_lr,
             total_steps=total,
-            pct_start=cfg.pct_start,
+            pct_start=pct_start,
             div_factor=cfg.div_factor,
             final_div_factor=cfg.final_div_factor,
             anneal_strategy="cos",
@@ -93,3 +115,26 @@ def build_scheduler(
         )
         return sched, "plateau"
     raise ValueError(f"unknown scheduler {cfg.name!r}")
+
+
+def _onecycle_pct_start(pct_start: float, total: int) -> float | None:
+    """``pct_start`` clamped so that torch's OneCycleLR rises for at least one step and falls for one.
+
+    torch ends the rise at step ``pct_start * total - 1`` and divides by the length of
+    each phase: a rise ending at step 0 (``pct_start * total == 1``, e.g. 4 steps at 0.25)
+    raises ``ZeroDivisionError``, one ending between steps 0 and 1 never reaches the peak,
+    and ``pct_start == 1`` leaves nothing to fall. The rise therefore ends at step 1 or
+    later and at step ``total - 2`` or earlier. ``pct_start == 0`` (no warm-up) is kept.
+    Returns ``None`` when ``total < 3`` leaves no room for a cycle.
+    """
+    if total < 3:
+        return None
+    lo, hi = 2, total - 1  # bounds of pct_start * total, torch's rise end + 1
+    if pct_start == 0.0 or lo <= pct_start * total <= hi:
+        return pct_start
+    pct = min(max(pct_start * total, lo), hi) / total
+    while pct * total < lo:  # the division may land one ulp short
+        pct = math.nextafter(pct, 1.0)
+    while pct * total > hi:
+        pct = math.nextafter(pct, 0.0)
+    return pct

@@ -52,7 +52,7 @@ def set_determinism(enabled: bool) -> None:
 
 
 def build_model_for(cfg, data: TensorDataset) -> nn.Module:
-    """Create ``cfg.model`` for the dataset's classes and bands; check they agree."""
+    """Create ``cfg.model`` for the dataset's classes and bands (checking they agree), frozen as ``model.freeze`` says."""
     c = data.input_size[0]
     num_classes = cfg.model.num_classes or data.num_classes
     in_chans = cfg.model.in_chans or c
@@ -66,13 +66,20 @@ def build_model_for(cfg, data: TensorDataset) -> nn.Module:
             f"model.in_chans is {in_chans} but dataset {data.name!r} has {c} bands; "
             "remove model.in_chans or set it to the dataset's"
         )
-    return create_model(
+    model = create_model(
         cfg.model.name,
         num_classes=num_classes,
         in_chans=in_chans,
         pretrained=cfg.model.pretrained,
         **cfg.model.kwargs,
     )
+    from archlab.models.freeze import freeze
+
+    try:
+        freeze(model, cfg.model.freeze, num_classes=num_classes)
+    except ValueError as exc:
+        raise ValueError(f"model.freeze: {exc}") from None
+    return model
 
 
 def check_forward(

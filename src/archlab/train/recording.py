@@ -1,83 +1,11 @@
-"""The run directory: resolved config, per-epoch metrics (JSONL and CSV), results.
-
-Metric files are rewritten from the history held in the checkpoint at the end
-of every epoch, so after a kill they always agree with ``last.pt``.
-"""
+"""Recording a run: the line printed per epoch, the run's best figures and seed 001's results block."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import time
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from archlab.train.checkpoint import atomic_write_text
-
-CONFIG = "config.yaml"
-METRICS_JSONL = "metrics.jsonl"
-METRICS_CSV = "metrics.csv"
-SUMMARY = "summary.txt"
-RESULTS = "results.json"
-BEST = "best.pt"
-LAST = "last.pt"
-
-
-def new_run_dir(out_dir: str | Path, name: str | None, model: str, dataset: str) -> Path:
-    """Create ``out_dir/name`` (default ``model-dataset-YYYYmmdd-HHMMSS``), never reusing one."""
-    base = name or f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = Path(out_dir)
-    path, k = out / base, 1
-    while path.exists():
-        k += 1
-        path = out / f"{base}-{k}"
-    path.mkdir(parents=True)
-    return path
-
-
-def flat_row(record: dict[str, Any]) -> dict[str, Any]:
-    """``{"epoch": 1, "test": {"acc": .9}}`` -> ``{"epoch": 1, "test/acc": .9}`` (scalars only)."""
-    row: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            for k2, v2 in value.items():
-                if isinstance(v2, (int, float, str)) and not isinstance(v2, bool):
-                    row[f"{key}/{k2}"] = v2
-        elif isinstance(value, (int, float, str)) and not isinstance(value, bool):
-            row[key] = value
-    return row
-
-
-def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """Write the whole history as ``metrics.jsonl`` (everything) and ``metrics.csv`` (scalars)."""
-    atomic_write_text(run_dir / METRICS_JSONL, "".join(json.dumps(r) + "\n" for r in history))
-    rows = [flat_row(r) for r in history]
-    columns: list[str] = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(run_dir / METRICS_CSV, buf.getvalue())
-
-
-def write_yaml(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def read_history(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / METRICS_JSONL
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from archlab.train import curriculum
+from archlab.train.build import main_metric
 
 
 def ordinal(n: int) -> str:
@@ -140,9 +68,10 @@ def results_block(results: dict[str, Any]) -> str:
                 f"({ordinal(results[f'best_{split}_map_epoch'])} Epoch)"
             )
     if results.get("selected_epoch") is not None:
+        there = results.get(f"selected_test_{key}")
         lines.append(
             f"Checkpoint best.pt: epoch {results['selected_epoch']} by {results['monitor']}"
-            f" (test {name.lower()} there {100 * results[f'selected_test_{key}']:.2f})"
+            + (f" (test {name.lower()} there {100 * there:.2f})" if there is not None else "")
         )
     for st in results.get("stages", []):
         if f"best_{key}" in st:
@@ -154,3 +83,74 @@ def results_block(results: dict[str, Any]) -> str:
     lines.append(f"Wall time: {results['wall_time_s']:.1f} s over {n} epoch{'s' if n != 1 else ''}")
     lines.append("===================")
     return "\n".join(lines)
+
+
+def _best(history: list[dict[str, Any]], split: str, key: str) -> tuple[float | None, int | None]:
+    rows = [(r[split][key], r["epoch"]) for r in history if key in r.get(split, {})]
+    if not rows:
+        return None, None
+    value = max(v for v, _ in rows)
+    return value, next(e for v, e in rows if v == value)
+
+
+def summarize_history(
+    history: list[dict[str, Any]],
+    params: int,
+    monitor: str,
+    best_epoch: int | None,
+    task: str = "single_label",
+) -> dict[str, Any]:
+    """Best figures of a run (1-based epochs), as in seed 001's results block."""
+    key = main_metric(task)
+    train_key = key if task == "single_label" else "micro_f1"
+    selected = next((r for r in history if r["epoch"] == best_epoch), None)
+    out: dict[str, Any] = {"params": params, "metric": key}
+    out["best_train_" + train_key], out["best_train_epoch"] = _best(history, "train", train_key)
+    for split in ("val", "test"):
+        out[f"best_{split}_{key}"], out[f"best_{split}_epoch"] = _best(history, split, key)
+        if task == "multi_label":
+            out[f"best_{split}_map_macro"], out[f"best_{split}_map_epoch"] = _best(
+                history, split, "map_macro"
+            )
+    out.update(
+        {
+            f"final_test_{key}": history[-1].get("test", {}).get(key),
+            "monitor": monitor,
+            "selected_epoch": best_epoch,
+            f"selected_test_{key}": selected.get("test", {}).get(key) if selected else None,
+            "epochs_run": len(history),
+            "wall_time_s": history[-1]["wall_time_s"],
+            "train_time_s": sum(r["train"]["time_s"] for r in history),
+            "mean_images_per_s": sum(r["train"]["images_per_s"] for r in history) / len(history),
+        }
+    )
+    return out
+
+
+def stage_results(
+    history: list[dict[str, Any]], stages: list[curriculum.Stage], key: str
+) -> list[dict[str, Any]]:
+    """Per curriculum stage: its classes, epochs, and the best and last evaluation metric in it."""
+    out = []
+    for s in stages:
+        rows = [r for r in history if s.first_epoch <= r["epoch"] <= s.last_epoch]
+        split = "val" if rows and "val" in rows[0] else "test"
+        entry = {
+            "stage": s.index + 1,
+            "name": s.name,
+            "classes": s.classes,
+            "epochs": [s.first_epoch, s.last_epoch],
+            "split": split,
+        }
+        if rows:
+            best = max(rows, key=lambda r: r[split][key])
+            entry.update(
+                {
+                    f"best_{key}": best[split][key],
+                    "best_epoch": best["epoch"],
+                    f"last_{key}": rows[-1][split][key],
+                    "last_per_class_f1": rows[-1][split].get("per_class_f1"),
+                }
+            )
+        out.append(entry)
+    return out

@@ -1,86 +1,30 @@
-"""Read a run directory tolerantly: whatever files exist, whatever keys the records carry.
+"""A run directory read back tolerantly: :func:`load_run` and :class:`Run`.
 
-A report may be written for a finished run, a killed one, or a run of a task whose
-records lack some metric; every accessor here returns ``None`` or an empty value for
-what is missing instead of raising.
+A report may be written for a finished run, a killed one, or a run whose records lack
+some metric; every accessor returns ``None`` or an empty value for what is missing
+instead of raising. The model itself is rebuilt on demand by :meth:`Run.restore`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import torch
+
+from archlab.data.inputspec import InputSpec
+from archlab.rundir.layout import MARKERS, RunDir
+from archlab.rundir.restore import Restored, restore
 
 # Headline metrics, first present wins: single-label accuracy, then the multi-label ones.
 METRIC_KEYS = ("acc", "map_macro", "macro_f1", "subset_acc", "micro_f1")
-METRIC_LABELS = {
-    "acc": "accuracy",
-    "map_macro": "mAP (macro)",
-    "macro_f1": "macro F1",
-    "subset_acc": "subset accuracy",
-    "micro_f1": "micro F1",
-    "top5": "top-5 accuracy",
-}
 LOWER_IS_BETTER = ("loss", "hamming_loss")
-META_KEYS = (
-    "model_name",
-    "classes",
-    "input_size",
-    "bands",
-    "mean",
-    "std",
-    "scale",
-    "task",
-    "params",
-    "epoch",
-    "archlab_version",
-    "config",
-)
-
-
-def _read_json(path: Path, notes: list[str]) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError) as exc:
-        notes.append(f"{path.name} unreadable: {exc}")
-        return {}
-
-
-def read_checkpoint_meta(run_dir: Path, notes: list[str] | None = None) -> dict[str, Any]:
-    """The descriptive keys of ``best.pt`` (else ``last.pt``), memory-mapped so weights are not read."""
-    import torch
-
-    notes = [] if notes is None else notes
-    for name in ("best.pt", "last.pt"):
-        path = Path(run_dir) / name
-        if not path.is_file():
-            continue
-        try:
-            try:
-                ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-            except RuntimeError:  # legacy (non-zip) format cannot be memory-mapped
-                ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a damaged checkpoint must not stop a report
-            notes.append(f"{name} unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            continue
-        if isinstance(ckpt, dict):
-            meta = {k: ckpt[k] for k in META_KEYS if k in ckpt}
-            meta["file"] = name
-            if "history" in ckpt:
-                meta["history"] = ckpt["history"]
-            return meta
-    return {}
 
 
 @dataclass
-class RunData:
-    """Everything a report needs from one run directory."""
+class Run:
+    """A run directory read tolerantly: everything a report, compare or search needs from it."""
 
     path: Path
     config: dict[str, Any]
@@ -89,6 +33,12 @@ class RunData:
     summary: str
     meta: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    rundir: RunDir | None = None
+
+    @property
+    def files(self) -> RunDir:
+        """The run directory's reader and writer."""
+        return self.rundir or RunDir(self.path)
 
     # ---- identity -------------------------------------------------------------------------------
     @property
@@ -106,8 +56,9 @@ class RunData:
 
     @property
     def task(self) -> str:
-        if self.meta.get("task"):
-            return str(self.meta["task"])
+        spec = self.spec
+        if spec is not None:
+            return spec.task
         ev = self.eval_split
         if ev and any("acc" not in r.get(ev, {}) and "map_macro" in r.get(ev, {}) for r in self.history):
             return "multi_label"
@@ -115,8 +66,9 @@ class RunData:
 
     @property
     def classes(self) -> list[str]:
-        if self.meta.get("classes"):
-            return [str(c) for c in self.meta["classes"]]
+        spec = self.spec
+        if spec is not None:
+            return list(spec.classes)
         rec = self.last_record(self.eval_split) if self.eval_split else {}
         k = len(rec.get("per_class_f1") or rec.get("support") or [])
         return [str(i) for i in range(k)]
@@ -194,8 +146,25 @@ class RunData:
 
     @property
     def epochs_planned(self) -> int | None:
+        """Epochs the run was set to train: the curriculum's stages summed, else ``train.epochs``."""
+        stages = self.config.get("curriculum")
+        if isinstance(stages, list) and stages:
+            total = sum(s.get("epochs", 1) for s in stages if isinstance(s, dict))
+            return int(total) if total else None
         value = self.config.get("train", {}).get("epochs")
         return int(value) if isinstance(value, int) else None
+
+    @property
+    def spec(self) -> InputSpec | None:
+        """The input specification stored in the checkpoint, when one is readable."""
+        try:
+            return InputSpec.from_checkpoint(self.meta)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def restore(self, which: str = "best", device: str | torch.device = "cpu") -> Restored:
+        """The run's model in eval mode, with its input specification (see :func:`restore`)."""
+        return restore(self.path, which, device)
 
 
 def _num(value: Any) -> float | None:
@@ -205,44 +174,39 @@ def _num(value: Any) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def load_run(run_dir: str | Path, with_checkpoint: bool = True) -> RunData:
+def load_run(run_dir: str | Path, with_checkpoint: bool = True) -> Run:
     """Read ``run_dir``; raise ``FileNotFoundError`` only when it is not a run directory at all."""
-    path = Path(run_dir)
-    if not path.is_dir():
+    rd = RunDir(run_dir)
+    if not rd.path.is_dir():
         raise FileNotFoundError(
-            f"run directory {str(path)!r} not found; pass a folder written by archlab train"
+            f"run directory {str(rd.path)!r} not found; pass a folder written by archlab train"
         )
-    markers = ("config.yaml", "metrics.jsonl", "results.json", "best.pt", "last.pt")
-    if not any((path / m).exists() for m in markers):
+    if not rd.is_run():
         raise FileNotFoundError(
-            f"{str(path)!r} is not a run directory (none of {', '.join(markers)}); pass a folder written by archlab train"
+            f"{str(rd.path)!r} is not a run directory (none of {', '.join(MARKERS)}); "
+            "pass a folder written by archlab train"
         )
     notes: list[str] = []
     config: dict[str, Any] = {}
-    if (path / "config.yaml").is_file():
-        try:
-            loaded = yaml.safe_load((path / "config.yaml").read_text())
-            config = loaded if isinstance(loaded, dict) else {}
-        except (OSError, yaml.YAMLError) as exc:
-            notes.append(f"config.yaml unreadable: {str(exc).splitlines()[0]}")
-    history: list[dict[str, Any]] = []
-    if (path / "metrics.jsonl").is_file():
-        for n, line in enumerate((path / "metrics.jsonl").read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                notes.append(f"metrics.jsonl line {n} is not JSON (skipped)")
-                continue
-            if isinstance(rec, dict):
-                history.append(rec)
-    results = _read_json(path / "results.json", notes)
-    summary = (path / "summary.txt").read_text() if (path / "summary.txt").is_file() else ""
-    meta = read_checkpoint_meta(path, notes) if with_checkpoint else {}
+    try:
+        config = rd.read_config() if (rd.path / "config.yaml").is_file() else {}
+    except Exception as exc:  # noqa: BLE001 - a damaged file becomes a note in the report
+        notes.append(f"config.yaml unreadable: {str(exc).splitlines()[0]}")
+    history = rd.read_history(notes)
+    results = _tolerant(rd.read_results, "results.json", notes)
+    summary = rd.read_summary()
+    meta = rd.checkpoint_meta(notes) if with_checkpoint else {}
     if not history and isinstance(meta.get("history"), list):
         history = [r for r in meta["history"] if isinstance(r, dict)]
     meta.pop("history", None)
     if not config and isinstance(meta.get("config"), dict):
         config = meta["config"]
-    return RunData(path, config, history, results, summary, meta, notes)
+    return Run(rd.path, config, history, results, summary, meta, notes, rundir=rd)
+
+
+def _tolerant(read, name: str, notes: list[str]) -> dict[str, Any]:
+    try:
+        return read()
+    except (OSError, ValueError) as exc:
+        notes.append(f"{name} unreadable: {exc}")
+        return {}
