@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     from archlab.report import cli as report_cli
 
     report_cli.add_report_parsers(sub)
+
+    from archlab.search import cli as search_cli
+
+    search_cli.add_search_parser(sub)
     return parser
 
 

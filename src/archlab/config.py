@@ -96,6 +96,7 @@ class DataConfig:
     normalize: bool = True  # per-channel mean/std of the training split
     drop_last: bool = False
     image_size: list[int] | None = None  # imagefolder / csv: resize every image to [H, W]
+    resize: list[int] | None = None  # resize every batch to [H, W] on the device (e.g. compound scaling)
     train_csv: str = "train.csv"  # csv / bigearthnet: split files under root
     val_csv: str = "val.csv"
     test_csv: str = "test.csv"

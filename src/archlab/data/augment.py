@@ -38,8 +38,15 @@ class BatchTransform:
     """
 
     def __init__(
-        self, mean: list[float], std: list[float], scale: float = 255.0, aug=None, normalize: bool = True
+        self,
+        mean: list[float],
+        std: list[float],
+        scale: float = 255.0,
+        aug=None,
+        normalize: bool = True,
+        resize: list[int] | tuple[int, int] | None = None,
     ):
+        self.resize = tuple(int(v) for v in resize) if resize else None
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.std = torch.tensor(std, dtype=torch.float32)
         self.scale = float(scale)
@@ -50,7 +57,14 @@ class BatchTransform:
     @classmethod
     def of_spec(cls, spec: InputSpec, aug=None) -> BatchTransform:
         """The transform of a model's :class:`~archlab.data.inputspec.InputSpec` (its ``preprocess``, plus ``aug``)."""
-        return cls(list(spec.mean), list(spec.std), spec.scale, aug, normalize=spec.normalized)
+        return cls(
+            list(spec.mean),
+            list(spec.std),
+            spec.scale,
+            aug,
+            normalize=spec.normalized,
+            resize=spec.input_size[1:],
+        )
 
     def _to(self, device: torch.device) -> None:
         if self._device != device:
@@ -67,6 +81,8 @@ class BatchTransform:
     ) -> tuple[torch.Tensor, torch.Tensor | Mixed]:
         self._to(x.device)
         x = rescale(x, self.scale)
+        if self.resize is not None and tuple(x.shape[-2:]) != self.resize:
+            x = resize_batch(x, self.resize)
         a = self.aug
         if a is not None:
             g = generator
@@ -86,6 +102,12 @@ class BatchTransform:
             if a.mixup > 0 or a.cutmix > 0:
                 return mix(x, y, a.mixup, a.cutmix, g)
         return x, y
+
+
+def resize_batch(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """N×C×H×W bilinearly to ``size`` on the batch's device (antialiased when shrinking): ``data.resize``."""
+    shrink = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> torch.Tensor:

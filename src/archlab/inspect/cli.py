@@ -15,7 +15,14 @@ DTYPES = ("float32", "float16", "bfloat16", "float64")
 
 
 def _is_config(spec: str) -> bool:
-    return spec.endswith((".yaml", ".yml")) or Path(spec).is_file()
+    """An experiment config (a YAML file with a ``model`` section), not an architecture file (``layers``)."""
+    if not (spec.endswith((".yaml", ".yml")) or Path(spec).is_file()):
+        return False
+    if Path(spec).is_file():
+        from archlab.config import read_yaml
+
+        return "layers" not in read_yaml(spec)
+    return True
 
 
 def resolve_model(

@@ -164,11 +164,11 @@ def build_loaders(
 
 
 def build_model(
-    cfg: Config, data: TensorDataset, device: torch.device, ctx: DistContext
+    cfg: Config, data: TensorDataset, input_size: tuple[int, int, int], device: torch.device
 ) -> tuple[nn.Module, int]:
     """The model for the data's bands and classes, checked by one forward pass; its parameter count."""
     model = build_model_for(cfg, data).to(device)
-    check_forward(model, data.input_size, cfg.model.name, device)
+    check_forward(model, input_size, cfg.model.name, device)
     params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
     return model, params
 
@@ -212,15 +212,21 @@ def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
         raise ValueError("mixup/cutmix are for single-label data; set data.augment.mixup=0 and cutmix=0")
     train_loaders, eval_loaders = build_loaders(cfg, data, stages, device, ctx)
     spec = InputSpec.of_dataset(data, normalize=cfg.data.normalize)
-    train_tf = BatchTransform(data.mean, data.std, data.scale, cfg.data.augment, normalize=cfg.data.normalize)
-    eval_tf = BatchTransform(data.mean, data.std, data.scale, None, normalize=cfg.data.normalize)
+    if cfg.data.resize:
+        if len(cfg.data.resize) != 2 or min(cfg.data.resize) < 1:
+            raise ValueError(f"data.resize expects [H, W] with positive sizes, got {cfg.data.resize}")
+        spec = spec.with_size(cfg.data.resize)
+    train_tf = BatchTransform(
+        data.mean, data.std, data.scale, cfg.data.augment, cfg.data.normalize, cfg.data.resize
+    )
+    eval_tf = BatchTransform(data.mean, data.std, data.scale, None, cfg.data.normalize, cfg.data.resize)
 
-    model, params = build_model(cfg, data, device, ctx)
+    model, params = build_model(cfg, data, spec.input_size, device)
     summary = ""
     if cfg.run.summary and ctx.is_main:
         from archlab.inspect import summarize
 
-        summary = summarize(model, input_size=data.input_size, batch_size=1, device=device).to_table()
+        summary = summarize(model, input_size=spec.input_size, batch_size=1, device=device).to_table()
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if ctx.enabled and cfg.train.sync_bn:

@@ -237,7 +237,7 @@ def _announce(parts: Parts, run_dir: RunDir, state: TrainState, echo: Callable[[
     )
     echo(
         f"device: {parts.device} | model: {cfg.model.name} ({parts.params:,} parameters) | data: {data.name} {sizes} "
-        f"| input {'x'.join(map(str, data.input_size))} | {parts.task.replace('_', '-')}, loss {parts.loss_info['loss']}"
+        f"| input {'x'.join(map(str, parts.spec.input_size))} | {parts.task.replace('_', '-')}, loss {parts.loss_info['loss']}"
     )
     for note in parts.notes:
         echo(f"note: {note}")

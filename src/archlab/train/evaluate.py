@@ -99,7 +99,7 @@ def evaluate_run(run_dir, split: str = "test", which: str = "best", device: str 
         raise ValueError(f"run {run_dir} has no {split!r} split; choose train, val or test")
     spec = restored.spec
     loader = make_loader(chosen, cfg.data.eval_batch_size, shuffle=False, device=torch.device(device))
-    transform = BatchTransform(list(spec.mean), list(spec.std), spec.scale, None, normalize=spec.normalized)
+    transform = BatchTransform.of_spec(spec)
     thresholds = torch.tensor(restored.thresholds) if restored.thresholds is not None else 0.5
     return evaluate(
         restored.model,
