@@ -40,7 +40,7 @@ def write_search(path: Path, space=None, budget=None, search_settings=None, obje
         "budget": budget or {},
         "search": {"trials": 3, "seed": 0, "startup_trials": 2, **(search_settings or {})},
     }
-    path.write_text(yaml.safe_dump(doc))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
@@ -89,7 +89,7 @@ def test_infeasible_candidates_cost_no_trial_and_stop_the_search(run_in_tmp: Pat
     trials = trials_of(result.path)
     assert len(trials) == 4 and result.results["trained"] == 0
     assert all(
-        t.user_attrs["infeasible"].startswith("params ") and t.state == TrialState.FAIL for t in trials
+        t.user_attrs["infeasible"].startswith("params ") and t.state == TrialState.PRUNED for t in trials
     )
     smallest = min(t.user_attrs["params"] for t in trials)
     assert result.results["stopped"] == (
@@ -136,3 +136,23 @@ def test_two_workers_finish_one_study_with_no_trial_lost_or_duplicated(run_in_tm
     assert len(set(run_dirs)) == 4 and all(Path(d, "best.pt").is_file() for d in run_dirs)
     assert len({t.user_attrs["pid"] for t in counted}) == 2  # both workers trained
     assert sorted(os.listdir(result.path / "trials")) == sorted(Path(d).name for d in run_dirs)
+
+
+@pytest.mark.slow
+def test_two_objectives_give_a_pareto_front_in_a_journal_storage(run_in_tmp: Path) -> None:
+    path = write_search(run_in_tmp / "s.yaml", objectives={"val/acc": "max", "macs": "min"})
+    journal = run_in_tmp / "study.journal"
+    result = search(path, storage=f"journal:{journal}", progress=False, echo=lambda _: None)
+    assert journal.is_file() and not (result.path / "study.db").exists()
+    trials = [t for t in trials_of(result.path) if t.state == TrialState.COMPLETE]
+    front = {b["trial"] for b in result.results["best"]}
+
+    def dominated(t) -> bool:
+        return any(
+            o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in trials
+        )
+
+    assert front == {t.number for t in trials if not dominated(t)}
+    for t in trials:
+        assert t.values[1] == t.user_attrs["macs"]  # the cost objective is archlab's MAC count
+    assert "Pareto-optimal trials" in (result.path / "report.md").read_text()

@@ -1,7 +1,7 @@
 """The Optuna study behind a search: storage, sampler, pruner, and the worker loop.
 
 A worker asks Optuna for a candidate, measures it against the budget (an infeasible one is
-told as failed, marked ``infeasible`` and does not count), claims one of the ``trials`` slots,
+told as pruned, marked ``infeasible``, and does not count), claims one of the ``trials`` slots,
 trains it as an ordinary run with the pruning callback, and tells Optuna the result. Several
 workers — processes on one machine, or machines sharing a database or a journal file — run
 the same loop against one storage; the slot rule keeps the count exact: a feasible trial
@@ -216,7 +216,9 @@ class Worker:
         if not m.feasible:
             reason = m.reason(self.spec.budget)
             trial.set_user_attr("infeasible", reason)
-            self.study.tell(trial, state=TrialState.FAIL)
+            # Told as pruned with no value: TPE ranks such trials worst and learns to avoid the region
+            # (a failed trial would be ignored); the "infeasible" attribute keeps it out of the count.
+            self.study.tell(trial, state=TrialState.PRUNED)
             self.streak.add(m)
             if self.streak.count >= self.spec.settings.max_infeasible:
                 raise SearchStopped(self.streak.message(self.spec.budget))

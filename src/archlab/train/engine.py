@@ -82,7 +82,7 @@ def train(
     _announce(parts, run_dir, state, echo)
     cbs.call(hooks, "on_train_start", run)
 
-    position, stopped_by, t_run = Position(), None, time.perf_counter()
+    position, stopped_by, t_run = Position(), None, time.perf_counter() - state.wall_before
     with _signals_as_exceptions():
         try:
             for epoch in range(state.start_epoch, parts.epochs + 1):
@@ -132,7 +132,7 @@ def record_epoch(
     metrics, thresholds = evaluate_epoch(parts)
     record.update(metrics)
     record["eval_time_s"] = time.perf_counter() - t1
-    record["wall_time_s"] = state.wall_before + time.perf_counter() - t_run
+    record["wall_time_s"] = time.perf_counter() - t_run  # t_run is moved back by a resumed run's wall time
     value = monitored_value(parts.monitor, record)
     improved = state.observe(value, record["epoch"], parts.monitor_mode)
     if parts.scheduler is not None and parts.sched_interval == "epoch":
