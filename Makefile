@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean gpu-check
 
 # Create the virtual environment and install archlab with the pinned versions
 # (constraints.txt). Re-runs only when the project's dependencies change.
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## make test: the whole test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## make gpu-check: the CUDA checks, on a machine with a GPU (never part of CI; see .ci/gpu-check)
+gpu-check:
+	bash .ci/gpu-check
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -105,3 +105,12 @@ def test_shipped_search_files_parse(configs_dir: Path) -> None:
     for path in sorted((configs_dir / "search").glob("*.yaml")):
         spec = load_search(path)
         assert spec.space and spec.objectives, path
+
+
+def test_the_cli_imports_optuna_only_for_a_search() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, archlab.cli as c; c.build_parser(); print('optuna' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 # What torch's zip writer says when the disk fills (it does not keep the errno).
-_TORCH_WRITE_FAILED = ("file write failed", "No space left", "unexpected pos")
+_TORCH_WRITE_FAILED = ("file write failed", "No space left", "unexpected pos", "iostream error")
 
 
 class DiskFull(OSError):
