@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("what", choices=("study", "budget"))
     ap.add_argument("--config", default="configs/search/digits.yaml")
     ap.add_argument("--trials", type=int)
+    ap.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--set", action="append", default=[], help="fix a config key, as archlab search --set")
     args = ap.parse_args()

@@ -149,6 +149,10 @@ def parse_search(
     for text in overrides or []:
         key, _, value = text.partition("=")
         fixed[key.strip()] = _parse_value(value)
+    name = fixed.get("model.name")
+    if isinstance(name, str) and name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
+        if (folder / name).is_file():  # an architecture file named relative to the search file
+            fixed["model.name"] = str((folder / name).resolve())
     space = parse_space(raw.get("space"), "space")
     compound = parse_compound(raw.get("compound"))
     if compound is not None:
