@@ -156,3 +156,19 @@ def test_two_objectives_give_a_pareto_front_in_a_journal_storage(run_in_tmp: Pat
     for t in trials:
         assert t.values[1] == t.user_attrs["macs"]  # the cost objective is archlab's MAC count
     assert "Pareto-optimal trials" in (result.path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_trials_that_diverge_are_failed_and_stop_the_search(run_in_tmp: Path) -> None:
+    path = write_search(
+        run_in_tmp / "s.yaml",
+        space={"optim.lr": {"float": [1.0e20, 1.0e30], "log": True}},
+        search_settings={"max_failed": 2},
+    )
+    result = search(path, progress=False, echo=lambda _: None)
+    trials = trials_of(result.path)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all(t.user_attrs["error"].startswith("loss became ") for t in trials)
+    assert result.results["trained"] == 0 and result.results["stopped"].startswith(
+        "2 trials in a row failed to train"
+    )

@@ -45,6 +45,8 @@ def trial_line(t: optuna.trial.FrozenTrial, spec: SearchSpec) -> str:
     elif state == "infeasible":
         parts.append(f"infeasible: {a['infeasible']}")
         parts.append(f"{a.get('judge_s', 0.0):.2f} s")
+    elif a.get("error"):
+        parts.append(f"failed: {a['error']}")
     else:
         parts.append(state)
     return " | ".join(parts)

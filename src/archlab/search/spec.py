@@ -66,6 +66,7 @@ class Settings:
     pruner: str = "median"
     seed: int = 0  # sampler seed; trial k trains with run.seed = seed + k
     max_infeasible: int = 100  # stop after this many infeasible draws in a row
+    max_failed: int = 3  # stop after this many trainings in a row fail (NaN loss, a model that cannot run)
     startup_trials: int = 5  # trials before the sampler models the space and the pruner prunes
     warmup_epochs: int = 2  # epochs a trial always runs before it may be pruned
     test_top: int = 3  # best trials (single objective) evaluated on the test split at the end

@@ -181,6 +181,7 @@ class Worker:
         self.spec, self.sd, self.url, self.data, self.extra = spec, sd, url, data, extra
         self.study = open_study(spec, url, seed, create=False)
         self.streak = InfeasibleStreak()
+        self.failed_in_a_row = 0
         self.costs = tuple(o.metric for o in spec.objectives if o.is_cost)
 
     def run(self, deadline: float | None, on_outcome=None) -> None:
@@ -208,7 +209,10 @@ class Worker:
             input_size=self.data.input_size,
         )
         data = self.data.with_size(cfg.data.resize) if cfg.data.resize else self.data
-        m = measure(cfg, data, self.spec.budget, wanted=self.costs)
+        try:
+            m = measure(cfg, data, self.spec.budget, wanted=self.costs)
+        except ValueError as exc:  # a candidate the model code refuses (e.g. an impossible shape)
+            return self.failed(trial, exc, 0.0)
         for key, value in m.values.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr("judge_s", m.seconds)
@@ -232,14 +236,31 @@ class Worker:
             return Outcome(trial.number, "surplus", {})
         return self.train(trial, cfg, m.values)
 
+    def failed(self, trial: optuna.Trial, exc: Exception, seconds: float) -> Outcome:
+        """Record a candidate that could not be built or trained; stop after ``max_failed`` in a row."""
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        trial.set_user_attr("error", first)
+        trial.set_user_attr("train_s", seconds)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.failed_in_a_row += 1
+        if self.failed_in_a_row >= self.spec.settings.max_failed:
+            raise SearchStopped(
+                f"{self.failed_in_a_row} trials in a row failed to train; the last (trial {trial.number}): {first}"
+            )
+        return Outcome(trial.number, "failed", {"error": first})
+
     def train(self, trial: optuna.Trial, cfg, measured: dict[str, float]) -> Outcome:
-        from archlab.train import train
+        from archlab.train import TrainingDiverged, train
 
         pruning = OptunaPruning(trial, self.spec.monitor, self.spec.settings.pruner)
         hooks = [] if self.spec.multi else [pruning]
         trial.set_user_attr("run_dir", str(self.sd.trials_dir / cfg.run.name))
         t0 = time.perf_counter()
-        result = train(cfg, callbacks=hooks, echo=_quiet)
+        try:
+            result = train(cfg, callbacks=hooks, echo=_quiet)
+        except (TrainingDiverged, ValueError) as exc:  # this candidate's own failure: record it, go on
+            return self.failed(trial, exc, time.perf_counter() - t0)
+        self.failed_in_a_row = 0
         trial.set_user_attr("train_s", time.perf_counter() - t0)
         trial.set_user_attr("epochs_run", result.results["epochs_run"])
         selected = next(r for r in result.history if r["epoch"] == result.results["selected_epoch"])
