@@ -16,7 +16,8 @@ FORBIDDEN = {
     "data": ("train", "report", "bench", "rundir", "inspect"),
     "inspect": ("train", "report", "bench", "rundir"),
     "rundir": ("train", "report", "bench", "inspect"),
-    "train": ("report", "bench"),
+    "train": ("report", "bench", "search"),
+    "report": ("search", "bench"),
 }
 
 
