@@ -27,7 +27,13 @@ def study(args) -> None:
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         result = search(
-            args.config, out_dir=out, overrides=args.set, trials=args.trials, echo=print, progress=False
+            args.config,
+            out_dir=out,
+            overrides=args.set,
+            trials=args.trials,
+            timeout=args.timeout,
+            echo=print,
+            progress=False,
         )
         wall = time.perf_counter() - t0
     r = result.results
