@@ -28,9 +28,9 @@ from torch import nn
 from archlab.config import Config, build_config, load_config
 from archlab.rundir import RunDir
 from archlab.train import callbacks as cbs
-from archlab.train.build import Parts, build_run, main_metric, monitor_of  # noqa: F401 - re-exported
+from archlab.train.build import Parts, build_run, main_metric
 from archlab.train.distributed import init_from_env
-from archlab.train.loop import Position, TrainingDiverged, evaluate_epoch, train_one_epoch  # noqa: F401
+from archlab.train.loop import Position, evaluate_epoch, train_one_epoch
 from archlab.train.recording import epoch_line, results_block, stage_results, summarize_history
 from archlab.train.setup import environment, resolve_device, seed_everything, set_determinism
 from archlab.train.state import TrainState, best_payload, last_payload, resume
