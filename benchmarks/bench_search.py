@@ -24,7 +24,8 @@ import torch
 def study(args) -> None:
     from archlab.search import search
 
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or tmp
         t0 = time.perf_counter()
         result = search(
             args.config,
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--config", default="configs/search/digits.yaml")
     ap.add_argument("--trials", type=int)
     ap.add_argument("--timeout", type=float, help="start no new trial after this many seconds")
+    ap.add_argument("--out", help="keep the search directory here (default: a temporary one)")
     ap.add_argument("--draws", type=int, default=200)
     ap.add_argument("--set", action="append", default=[], help="fix a config key, as archlab search --set")
     args = ap.parse_args()

@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.add_report_parsers(sub)
 
+    from archlab.data import cli as data_cli
+
+    data_cli.add_data_parser(sub)
+
     from archlab.search import cli as search_cli
 
     search_cli.add_search_parser(sub)

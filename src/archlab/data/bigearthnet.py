@@ -153,7 +153,6 @@ CORINE_TO_19 = MappingProxyType(
         "Sea and ocean": "Marine waters",
     }
 )
-V2_SPLITS = MappingProxyType({"train": "train", "validation": "val", "val": "val", "test": "test"})
 V2_COLUMNS = ("patch_id", "labels", "split")
 
 
@@ -203,10 +202,13 @@ def read_patch(source: str, bands: tuple[str, ...]) -> np.ndarray:
 
 
 def _dataset(
-    cfg, entries: dict, bands: list[str], classes: list[str], skipped: list[str], name: str
+    cfg, entries: dict, bands: list[str], classes: list[str], skipped: list[str], name: str, reader=None
 ) -> TensorDataset:
-    entries = {k: (s, torch.stack(t) if t else torch.zeros(0, len(classes))) for k, (s, t) in entries.items()}
-    reader = functools.partial(read_patch, bands=tuple(bands))
+    entries = {
+        k: (s, t if isinstance(t, torch.Tensor) else torch.stack(t) if t else torch.zeros(0, len(classes)))
+        for k, (s, t) in entries.items()
+    }
+    reader = reader or functools.partial(read_patch, bands=tuple(bands))
     splits, dropped = assemble_splits(cfg, entries, reader)
     return TensorDataset(
         name,
@@ -302,6 +304,10 @@ def bigearthnet(cfg) -> TensorDataset:
         from archlab.data.bigearthnet_v2 import bigearthnet_v2
 
         return bigearthnet_v2(cfg)
+    if cfg.pack:
+        from archlab.data.pack.datasets import bigearthnet_pack
+
+        return bigearthnet_pack(cfg, "bigearthnet")
     patch_dir = root / V1_ARCHIVE_DIR if (root / V1_ARCHIVE_DIR).is_dir() else root
     layout = f"{root}/[{V1_ARCHIVE_DIR}/]<patch>/<patch>_B02.tif and <patch>_labels_metadata.json"
     if not patch_dir.is_dir():

@@ -94,7 +94,11 @@ def _natural_key(path: Path) -> tuple:
 
 @register_dataset("eurosat_ms")
 def eurosat_ms(cfg) -> TensorDataset:
-    """EuroSAT MS from ``root/<Class>/<Class>_<n>.tif``; single-label, 10 classes; see the module doc."""
+    """EuroSAT MS from ``root/<Class>/<Class>_<n>.tif`` (or a pack); single-label, 10 classes; see the module doc."""
+    if cfg.pack:
+        from archlab.data.pack.datasets import eurosat_pack
+
+        return eurosat_pack(cfg)
     base = find_eurosat_root(Path(cfg.root).expanduser())
     bands = select_bands(cfg.bands, EUROSAT_BANDS, "EuroSAT MS")
     sources, labels = [], []

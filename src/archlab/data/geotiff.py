@@ -281,9 +281,13 @@ def read_samples(
     good: list[int] = []
     skipped: list[str] = []
     stack = None
+    check = reader if keep else getattr(reader, "check", reader)  # a pack checks a record without upsampling
     for i, source in enumerate(sources):
         try:
-            arr = reader(source)
+            arr = check(source)
+            if arr is None:
+                good.append(i)
+                continue
             if stack is not None and arr.shape != stack.shape[1:]:
                 raise SampleError(
                     source, f"image shape {arr.shape} differs from the split's {tuple(stack.shape[1:])}"
@@ -328,6 +332,8 @@ def build_split(
         raise ValueError(f"the {what} split has no usable samples ({len(skipped)} skipped{first})")
     if in_memory:
         return TensorSplit(torch.from_numpy(stack), targets), skipped
+    if hasattr(reader, "samples"):  # a pack: batches read at native resolution
+        return reader.samples(sources, targets), skipped
     return RasterSamples(sources, targets, reader), skipped
 
 

@@ -176,15 +176,25 @@ class StreamLoader(_EpochLoader):
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         from torch.utils.data import DataLoader
 
+        order = self.order().tolist()
+        batched = getattr(self.dataset, "batched", False)  # the dataset reads a whole batch at once
         loader = DataLoader(
             self.dataset,
-            batch_size=self.batch_size,
-            sampler=self.order().tolist(),
+            batch_size=None if batched else self.batch_size,
+            sampler=_chunks(order, self.batch_size) if batched else order,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
         )
         for x, y in loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            if batched:
+                x = self.dataset.assemble([g.to(self.device, non_blocking=True) for g in x])
+            else:
+                x = x.to(self.device, non_blocking=True)
+            yield x, y.to(self.device, non_blocking=True)
+
+
+def _chunks(order: list[int], size: int) -> list[list[int]]:
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def make_loader(

@@ -5,7 +5,7 @@
 * :func:`restore` / :class:`Restored` — its model rebuilt for inference (predict, export, explain).
 """
 
-from archlab.rundir.files import DiskFull, atomic_write_bytes, atomic_write_text
+from archlab._files import DiskFull, atomic_write_bytes, atomic_write_text
 from archlab.rundir.layout import RunDir, flat_row, load_checkpoint, save_checkpoint
 from archlab.rundir.restore import Restored, checkpoint_path, restore, strip_wrapper_prefixes
 from archlab.rundir.run import Run, load_run

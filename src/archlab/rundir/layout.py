@@ -13,8 +13,8 @@
       measure.json     a cache of the model's measurement, for ``archlab compare``
       tensorboard/     event files when run.tensorboard is on
 
-Every write is atomic (:mod:`archlab.rundir.files`); a full disk is a one-line
-:class:`~archlab.rundir.files.DiskFull` naming the file, the free space and the last good
+Every write is atomic (:mod:`archlab._files`); a full disk is a one-line
+:class:`~archlab._files.DiskFull` naming the file, the free space and the last good
 checkpoint. Metric files are rewritten from the history held in ``last.pt`` at the end of
 every epoch, so after a kill they agree with it.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import yaml
 
-from archlab.rundir.files import atomic_write, atomic_write_text, unique_dir
+from archlab._files import atomic_write, atomic_write_text, unique_dir
 
 CONFIG = "config.yaml"
 SUMMARY = "summary.txt"

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from archlab._files import unique_dir
 from archlab.rundir import atomic_write_text
-from archlab.rundir.files import unique_dir
 
 SEARCH = "search.yaml"
 STUDY_DB = "study.db"

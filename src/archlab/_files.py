@@ -1,4 +1,4 @@
-"""Atomic writes, and the one-line error for a disk that fills up in the middle of one.
+"""Atomic writes for every artefact archlab writes (runs, searches, packs), and the one-line error for a full disk.
 
 Every file of a run goes to a temporary name in its own folder, is flushed to disk, then
 moved over the old one with ``os.replace``: a kill or a full disk never leaves a half
