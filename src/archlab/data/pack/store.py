@@ -31,7 +31,7 @@ DATA_FILE = "data.mdb"
 METADATA_FILE = "metadata.parquet"
 INFO_FILE = "pack.json"
 MAP_SIZE = 1 << 40  # the largest the database may grow (1 TiB); the file only takes what it holds
-_OPEN: dict[tuple[str, int], Any] = {}  # LMDB allows one environment per file per process: (path, pid) -> env
+_OPEN: dict[str, tuple[int, Any]] = {}  # LMDB allows one environment per file per process: path -> (pid, env)
 
 
 def is_pack(path: str | Path) -> bool:
@@ -42,21 +42,23 @@ def is_pack(path: str | Path) -> bool:
 def open_env(path: str | Path, *, write: bool = False):
     """The LMDB environment of pack ``path``: read-only (shared in this process) or for writing (created).
 
-    LMDB lets a process open a database once, so read-only environments are kept per
-    process and path; opening one for writing closes this process's reader first.
+    LMDB lets a process open a database once, so the read-only environment of a path is
+    kept; a forked process (a DataLoader worker) closes its inherited copy and opens its
+    own, and opening one for writing closes this process's reader first.
     """
     import lmdb
 
     path = Path(path).expanduser()
-    cache_key = (str(path.resolve()), os.getpid())
+    cache_key = str(path.resolve())
+    pid, env = _OPEN.get(cache_key, (None, None))
+    if env is not None and (write or pid != os.getpid()):
+        env.close()
+        del _OPEN[cache_key]
+    elif env is not None:
+        return env
     if write:
         path.mkdir(parents=True, exist_ok=True)
-        old = _OPEN.pop(cache_key, None)
-        if old is not None:
-            old.close()
         return lmdb.open(str(path), map_size=MAP_SIZE, subdir=True, readahead=False, meminit=False)
-    if cache_key in _OPEN:
-        return _OPEN[cache_key]
     if not path.is_dir():
         raise FileNotFoundError(f"pack {str(path)!r} not found; make one with: archlab data pack")
     if not is_pack(path):
@@ -68,7 +70,7 @@ def open_env(path: str | Path, *, write: bool = False):
         env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
     except lmdb.Error as exc:
         raise ValueError(f"pack {str(path)!r}: {DATA_FILE} is not a readable LMDB database ({exc})") from None
-    _OPEN[cache_key] = env
+    _OPEN[cache_key] = (os.getpid(), env)
     return env
 
 
