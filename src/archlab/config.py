@@ -87,7 +87,9 @@ class DataConfig:
 
     name: str = "digits"
     root: str = "data"
-    pack: str | None = None  # bigearthnet(_v2) / eurosat_ms: read patches from this LMDB pack (archlab data pack)
+    pack: str | None = (
+        None  # bigearthnet(_v2) / eurosat_ms: read patches from this LMDB pack (archlab data pack)
+    )
     download: bool = True  # torchvision datasets: download when missing and online
     test_split: float = 0.2  # datasets without a test split (digits): held-out fraction
     val_split: float = 0.0  # fraction of train carved out for validation (0: none)

@@ -99,7 +99,7 @@ def carve_split(split: TensorSplit, fraction: float, seed: int, what: str) -> tu
             stratify = labels
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     keep_t, held_t = torch.from_numpy(np.sort(keep)), torch.from_numpy(np.sort(held))
-    if isinstance(split, TensorSplit):
+    if isinstance(split, TensorSplit) or hasattr(split, "subset"):  # a pack's split stays batch-readable
         return split.subset(keep_t), split.subset(held_t)
     return Subset(split, keep_t.tolist()), Subset(split, held_t.tolist())
 
@@ -147,7 +147,7 @@ def _head(split, n: int):
     """The first ``n`` samples of a split (deterministic: splits are stored in a fixed order)."""
     if len(split) <= n:
         return split
-    if isinstance(split, TensorSplit):
+    if isinstance(split, TensorSplit) or hasattr(split, "subset"):
         return split.subset(torch.arange(n))
     return Subset(split, list(range(n)))
 

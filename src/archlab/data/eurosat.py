@@ -92,6 +92,11 @@ def _natural_key(path: Path) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
 
 
+def natural_order(names: list[str]) -> list[str]:
+    """``names`` as the archive is read: by class, then image number (``AnnualCrop_2`` before ``_10``)."""
+    return sorted(names, key=lambda n: _natural_key(Path(n)))
+
+
 @register_dataset("eurosat_ms")
 def eurosat_ms(cfg) -> TensorDataset:
     """EuroSAT MS from ``root/<Class>/<Class>_<n>.tif`` (or a pack); single-label, 10 classes; see the module doc."""

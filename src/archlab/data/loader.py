@@ -239,6 +239,6 @@ def split_targets(split) -> torch.Tensor:
 
 def subset_split(split, index: torch.Tensor):
     """The samples ``index`` of a split, keeping its kind (in memory or streamed)."""
-    if isinstance(split, TensorSplit):
+    if isinstance(split, TensorSplit) or hasattr(split, "subset"):
         return split.subset(index)
     return torch.utils.data.Subset(split, index.tolist())

@@ -177,6 +177,13 @@ def pack_archive(
         f"{root} (patch {pid}): patch not found in the archive" for pid in absent
     ]
     env = store.open_env(out, write=True)
+    try:
+        return _pack(env, source, out, options, old, table, ids, result, workers, progress, verify)
+    finally:
+        env.close()
+
+
+def _pack(env, source, out, options, old, table, ids, result, workers, progress, verify) -> PackResult:
     store.write_info(out, {**(old or {}), **options, "format": FORMAT, "complete": False})
     have = set(store.pack_keys(env))
     todo = [(pid, source.paths[pid]) for pid in ids if pid in source.paths and pid.encode() not in have]
@@ -210,7 +217,6 @@ def pack_archive(
             "skipped": result.skipped,
         },
     )
-    env.close()
     return result
 
 

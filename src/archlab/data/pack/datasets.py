@@ -51,12 +51,20 @@ def listing_of(cfg, pack: Path, table, where: str, classes, env, **kw):
 
 
 def _splits(cfg, pack: Path, listing, reader: PackReader):
-    first = next((ids[0] for ids, _ in listing.entries.values() if ids), None)
-    if first is None:
-        raise ValueError(f"pack {str(pack)!r}: no usable patches ({len(listing.skipped)} skipped)")
-    reader.probe(first)
-    splits, dropped = assemble_splits(cfg, listing.entries, reader)
-    return splits, listing.skipped + dropped
+    """Learn the record layout from the first record that decodes (under skip, bad ones are passed over)."""
+    from archlab.data.pack.samples import PackRecordError
+
+    for ids, _ in listing.entries.values():
+        for key in ids:
+            try:
+                reader.probe(key)
+            except PackRecordError:
+                if cfg.on_error != "skip":
+                    raise
+                continue
+            splits, dropped = assemble_splits(cfg, listing.entries, reader)
+            return splits, listing.skipped + dropped
+    raise ValueError(f"pack {str(pack)!r}: no usable patches ({len(listing.skipped)} skipped)")
 
 
 def bigearthnet_pack(cfg, name: str) -> TensorDataset:
@@ -115,14 +123,23 @@ def eurosat_pack(cfg) -> TensorDataset:
     """EuroSAT MS from pack ``data.pack``; without metadata, a key ``<Class>_<n>`` names its class."""
     import pyarrow as pa
 
-    from archlab.data.eurosat import EUROSAT_BANDS, EUROSAT_CLASSES, EUROSAT_MEAN, EUROSAT_SIZE, EUROSAT_STD
+    from archlab.data.eurosat import (
+        EUROSAT_BANDS,
+        EUROSAT_CLASSES,
+        EUROSAT_MEAN,
+        EUROSAT_SIZE,
+        EUROSAT_STD,
+        natural_order,
+    )
 
     pack = pack_path(cfg)
     env = store.open_env(pack)
     bands = select_bands(cfg.bands, EUROSAT_BANDS, "EuroSAT MS")
     table, where = _table(cfg, pack, ("patch_id", "labels", "split"), env)
     if table is None:
-        keys = _keys(env).to_pylist()
+        keys = natural_order(
+            _keys(env).to_pylist()
+        )  # the GeoTIFF path's order, so the carved split is the same
         table = pa.table(
             {
                 "patch_id": pa.array(keys, pa.string()),

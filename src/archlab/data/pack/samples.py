@@ -185,3 +185,8 @@ class PackSamples(Dataset):
 
     def assemble(self, groups: Sequence[torch.Tensor]) -> torch.Tensor:
         return self.reader.layout.assemble(groups)
+
+    def subset(self, index: torch.Tensor) -> PackSamples:
+        """The samples ``index`` (e.g. a validation split carved from train), still read a batch at a time."""
+        rows = index.tolist()
+        return PackSamples([self.sources[i] for i in rows], self.targets[index], self.reader)
