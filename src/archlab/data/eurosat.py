@@ -116,8 +116,12 @@ def eurosat_ms(cfg) -> TensorDataset:
     if not sources:
         raise FileNotFoundError(f"no .tif files in the class folders under {str(base)!r}")
     entries = {"all": (sources, torch.tensor(labels, dtype=torch.int64))}
-    reader = functools.partial(read_eurosat, bands=tuple(bands))
-    splits, skipped = assemble_splits(cfg, entries, reader)
+    return eurosat_dataset(cfg, entries, bands, functools.partial(read_eurosat, bands=tuple(bands)), [])
+
+
+def eurosat_dataset(cfg, entries: dict, bands: list[str], reader, skipped: list[str]) -> TensorDataset:
+    """The EuroSAT MS dataset of ``entries`` read by ``reader`` (GeoTIFFs or a pack); splits carved as configured."""
+    splits, dropped = assemble_splits(cfg, entries, reader)
     return TensorDataset(
         "eurosat_ms",
         splits["train"],
@@ -129,5 +133,5 @@ def eurosat_ms(cfg) -> TensorDataset:
         bands=bands,
         scale=1.0,
         task="single_label",
-        skipped=skipped,
+        skipped=skipped + dropped,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archlab.data.datasets import TensorDataset
-from archlab.data.geotiff import assemble_splits, select_bands
+from archlab.data.geotiff import select_bands
 from archlab.data.listing import list_rows, read_metadata
 from archlab.data.pack import store
 from archlab.data.pack.samples import PackReader
@@ -50,32 +50,28 @@ def listing_of(cfg, pack: Path, table, where: str, classes, env, **kw):
     )
 
 
-def _splits(cfg, pack: Path, listing, reader: PackReader):
+def probe(cfg, pack: Path, listing, reader: PackReader) -> None:
     """Learn the record layout from the first record that decodes (under skip, bad ones are passed over)."""
     from archlab.data.pack.samples import PackRecordError
 
     for ids, _ in listing.entries.values():
         for key in ids:
             try:
-                reader.probe(key)
+                return reader.probe(key)
             except PackRecordError:
                 if cfg.on_error != "skip":
                     raise
-                continue
-            splits, dropped = assemble_splits(cfg, listing.entries, reader)
-            return splits, listing.skipped + dropped
     raise ValueError(f"pack {str(pack)!r}: no usable patches ({len(listing.skipped)} skipped)")
 
 
 def bigearthnet_pack(cfg, name: str) -> TensorDataset:
     """BigEarthNet-S2 (v1 or v2) from pack ``data.pack``; see the module doc."""
     from archlab.data.bigearthnet import (
-        BAND_MEAN,
-        BAND_STD,
         CLASSES_CANONICAL,
         PATCH_SIZE,
         S2_BANDS,
         V2_COLUMNS,
+        _dataset,
         class_names,
         native_size,
     )
@@ -103,20 +99,8 @@ def bigearthnet_pack(cfg, name: str) -> TensorDataset:
     )
     require_splits(listing, where)
     reader = PackReader(pack, bands, PATCH_SIZE, {b: native_size(b) for b in S2_BANDS})
-    splits, skipped = _splits(cfg, pack, listing, reader)
-    return TensorDataset(
-        name,
-        splits["train"],
-        splits["test"],
-        classes,
-        val=splits["val"],
-        mean=[BAND_MEAN[b] for b in bands],
-        std=[BAND_STD[b] for b in bands],
-        bands=bands,
-        scale=1.0,
-        task="multi_label",
-        skipped=skipped,
-    )
+    probe(cfg, pack, listing, reader)
+    return _dataset(cfg, listing.entries, bands, classes, listing.skipped, name, reader)
 
 
 def eurosat_pack(cfg) -> TensorDataset:
@@ -126,9 +110,8 @@ def eurosat_pack(cfg) -> TensorDataset:
     from archlab.data.eurosat import (
         EUROSAT_BANDS,
         EUROSAT_CLASSES,
-        EUROSAT_MEAN,
         EUROSAT_SIZE,
-        EUROSAT_STD,
+        eurosat_dataset,
         natural_order,
     )
 
@@ -159,17 +142,5 @@ def eurosat_pack(cfg) -> TensorDataset:
         nomenclature="10 EuroSAT classes",
     )
     reader = PackReader(pack, bands, EUROSAT_SIZE, {b: EUROSAT_SIZE for b in EUROSAT_BANDS})
-    splits, skipped = _splits(cfg, pack, listing, reader)
-    return TensorDataset(
-        "eurosat_ms",
-        splits["train"],
-        splits["test"],
-        list(EUROSAT_CLASSES),
-        val=splits["val"],
-        mean=[EUROSAT_MEAN[b] for b in bands],
-        std=[EUROSAT_STD[b] for b in bands],
-        bands=bands,
-        scale=1.0,
-        task="single_label",
-        skipped=skipped,
-    )
+    probe(cfg, pack, listing, reader)
+    return eurosat_dataset(cfg, listing.entries, bands, reader, listing.skipped)

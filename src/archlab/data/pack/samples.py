@@ -93,12 +93,7 @@ class PackReader:
         """Learn the record layout from patch ``key``; a pack without the requested bands is a one-line error."""
         with self.env.begin(buffers=True) as txn:
             buf = txn.get(key.encode())
-            if buf is None:
-                raise MissingPackRecord(self.where(key), "patch not in the pack")
-            try:
-                entries = self._decoder.entries(buf)
-            except RecordError as exc:
-                raise PackRecordError(self.where(key), f"corrupt record: {exc}") from None
+            entries = self._entries(key, buf)
         names = {canonical_band(k): k for k in entries}
         lacking = [b for b in self.bands if b not in names]
         if lacking:
@@ -114,13 +109,17 @@ class PackReader:
             sides[b] = shape[0] if shape in ((self.native[b],) * 2, (self.size,) * 2) else self.native[b]
         self.layout = BandLayout(self.bands, sides, self.size)
 
-    def _decode(self, key: str, buf, out: tuple[np.ndarray, ...], i: int) -> None:
+    def _entries(self, key: str, buf):
+        """The arrays of the record ``buf`` of ``key``; a missing or undecodable record raises naming the patch."""
         if buf is None:
             raise MissingPackRecord(self.where(key), "patch not in the pack")
         try:
-            entries = self._decoder.entries(buf)
+            return self._decoder.entries(buf)
         except RecordError as exc:
             raise PackRecordError(self.where(key), f"corrupt record: {exc}") from None
+
+    def _decode(self, key: str, buf, out: tuple[np.ndarray, ...], i: int) -> None:
+        entries = self._entries(key, buf)
         for (side, channels), arr in zip(self.layout.groups, out):
             for j, c in enumerate(channels):
                 band = self.bands[c]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -127,10 +127,3 @@ def disk_bytes(path: str | Path) -> int:
     """Bytes the pack's database takes on disk (allocated blocks, so a sparse file counts what it holds)."""
     st = os.stat(Path(path) / DATA_FILE)
     return st.st_blocks * 512
-
-
-def iter_records(env, keys: Iterable[bytes]) -> Iterator[tuple[bytes, memoryview | None]]:
-    """``(key, value)`` for ``keys`` in one read transaction; the value is a view valid only until the next item."""
-    with env.begin(buffers=True) as txn:
-        for key in keys:
-            yield key, txn.get(key)
