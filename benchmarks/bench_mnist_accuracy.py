@@ -35,7 +35,7 @@ def main() -> None:
     import archlab
 
     rows = []
-    for config, seed in [(c, s) for c in args.config for s in args.seeds]:
+    for seed, config in [(s, c) for s in args.seeds for c in args.config]:  # interleaved: fair under load
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
             result = archlab.train(

@@ -74,6 +74,22 @@ def test_extends_loop_is_an_error(tmp_path: Path) -> None:
         load_config(tmp_path / "a.yaml")
 
 
+def test_an_architecture_file_resolves_beside_the_config_that_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "arch" / "net.yaml").write_text("name: net\nlayers: []\n")
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "base.yaml").write_text("model:\n  name: ../arch/net.yaml\n")
+    (tmp_path / "exp" / "top.yaml").write_text("extends: base.yaml\ntrain:\n  epochs: 2\n")
+    monkeypatch.chdir(tmp_path / "arch")  # the working directory has no ../arch/net.yaml
+    cfg = load_config(tmp_path / "exp" / "top.yaml")
+    assert cfg.model.name == str((tmp_path / "arch" / "net.yaml").resolve())
+    # a path not found beside the file keeps resolving from the working directory, as before
+    (tmp_path / "exp" / "cwd.yaml").write_text("model:\n  name: net.yaml\n")
+    assert load_config(tmp_path / "exp" / "cwd.yaml").model.name == "net.yaml"
+
+
 def test_merge_is_recursive_and_does_not_mutate() -> None:
     base = {"a": {"x": 1, "y": 2}, "b": 1}
     out = merge(base, {"a": {"y": 3}, "c": 4})

@@ -172,3 +172,29 @@ def test_trials_that_diverge_are_failed_and_stop_the_search(run_in_tmp: Path) ->
     assert result.results["trained"] == 0 and result.results["stopped"].startswith(
         "2 trials in a row failed to train"
     )
+
+
+def test_best_yaml_carries_its_architecture_file_and_builds_from_anywhere(
+    run_in_tmp: Path, configs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from archlab.config import Config, load_config
+    from archlab.models import create_model
+    from archlab.search.searchdir import SearchDir
+
+    family = (configs_dir / "architectures" / "mnist_family.yaml").resolve()
+    config = Config().to_dict()
+    config["model"].update(name=str(family), kwargs={"w1": 6, "depth2": 1})
+    sd = SearchDir(run_in_tmp / "searches" / "s")
+    sd.path.mkdir(parents=True)
+    best = sd.write_best(config, "the best trial")
+    assert yaml.safe_load(best.read_text())["model"]["name"] == "architecture.yaml"
+    assert (sd.path / "architecture.yaml").read_text() == family.read_text()
+    (run_in_tmp / "elsewhere").mkdir()
+    monkeypatch.chdir(run_in_tmp / "elsewhere")
+    cfg = load_config(best)
+    assert cfg.model.name == str((sd.path / "architecture.yaml").resolve())
+    def params(model) -> int:
+        return sum(p.numel() for p in model.parameters())
+
+    copied = params(create_model(cfg.model.name, **cfg.model.kwargs))
+    assert copied == params(create_model(str(family), w1=6, depth2=1)) != params(create_model(str(family)))

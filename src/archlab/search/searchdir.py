@@ -8,6 +8,7 @@
       trials/         one ordinary run directory per trained trial: trial-0003/ ...
       results.json    trial counts, the best trials and their one test evaluation
       best.yaml       the best trial's config: `archlab train --config best.yaml` reproduces it
+      architecture.yaml  a copy of the architecture file best.yaml names, where it names one
       report.md       + report/ (PNGs) and report.html, self-contained
 """
 
@@ -28,6 +29,7 @@ STUDY_DB = "study.db"
 TRIALS = "trials"
 RESULTS = "results.json"
 BEST = "best.yaml"
+ARCHITECTURE = "architecture.yaml"
 REPORT_MD = "report.md"
 REPORT_IMAGES = "report"
 STUDY_NAME = "archlab"
@@ -80,6 +82,11 @@ class SearchDir:
         return json.loads(path.read_text()) if path.is_file() else {}
 
     def write_best(self, config: dict[str, Any], header: str) -> Path:
+        """An architecture file the config names is copied beside it, so the folder stands alone."""
+        name = config.get("model", {}).get("name")
+        if isinstance(name, str) and name.endswith((".yaml", ".yml")) and Path(name).is_file():
+            atomic_write_text(self.path / ARCHITECTURE, Path(name).read_text())
+            config = {**config, "model": {**config["model"], "name": ARCHITECTURE}}
         text = "".join(f"# {line}\n" for line in header.splitlines()) + yaml.safe_dump(
             config, sort_keys=False
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from archlab._registry import closest
-from archlab.config import Config, apply_overrides, build_config, read_yaml
+from archlab.config import Config, apply_overrides, architecture_beside, build_config, read_yaml
 from archlab.search.compound import Compound, parse_compound
 from archlab.search.space import Param, corners, parse_space
 
@@ -150,10 +150,8 @@ def parse_search(
     for text in overrides or []:
         key, _, value = text.partition("=")
         fixed[key.strip()] = _parse_value(value)
-    name = fixed.get("model.name")
-    if isinstance(name, str) and name.endswith((".yaml", ".yml")) and not Path(name).is_absolute():
-        if (folder / name).is_file():  # an architecture file named relative to the search file
-            fixed["model.name"] = str((folder / name).resolve())
+    if isinstance(fixed.get("model.name"), str):
+        fixed["model.name"] = architecture_beside(fixed["model.name"], folder)
     space = parse_space(raw.get("space"), "space")
     compound = parse_compound(raw.get("compound"))
     if compound is not None:
