@@ -155,12 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _known_failure(exc: Exception) -> int:
     """One line for a run that stopped for a reason it explains itself; anything else is a bug: re-raise."""
     from archlab.rundir import DiskFull
-    from archlab.train import RunInterrupted, TrainingDiverged
+    from archlab.train import OutOfMemory, RunInterrupted, TrainingDiverged
 
     if isinstance(exc, RunInterrupted):  # SIGTERM or Ctrl-C during training: where, and how to resume
         print(f"archlab: {exc}", file=sys.stderr)
         return 128 + exc.signum
-    if isinstance(exc, (DiskFull, TrainingDiverged)):
+    if isinstance(exc, (DiskFull, OutOfMemory, TrainingDiverged)):
         print(f"archlab: error: {exc}", file=sys.stderr)
         return 1
     raise exc

@@ -66,7 +66,7 @@ def test_json_has_units_torch_version_and_exact_integers():
         "size": [1, 28, 28],
         "batch_size": 1,
         "dtype": "float32",
-        "device": "cpu",
+        "device": "meta",
         "bytes": 3136,
     }
 

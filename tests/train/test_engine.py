@@ -222,6 +222,38 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(run_in_tmp: Path) -
     assert not list(run_dir.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+                     "you tried to allocate 4831838208 bytes."),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nGPU 0 has 79 GiB ..."),
+    ],
+)
+def test_running_out_of_memory_says_so_and_suggests_fit(
+    run_in_tmp: Path, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def exhausted(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(engine, "train_one_epoch", exhausted)
+    with pytest.raises(engine.OutOfMemory) as info:
+        train(None, overrides=FAST + ["data.batch_size=32"], echo=lambda _: None)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("out of memory training digits_cnn at batch 32 on cpu (")
+    assert "lower data.batch_size" in message and "archlab summary CONFIG --fit " in message
+
+
+def test_other_runtime_errors_pass_through(run_in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)")
+
+    monkeypatch.setattr(engine, "train_one_epoch", broken)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        train(None, overrides=FAST, echo=lambda _: None)
+
+
 def test_unknown_model_suggests_the_closest() -> None:
     with pytest.raises(ValueError, match=r"unknown model 'digits_cn'; did you mean 'digits_cnn'"):
         train(None, overrides=FAST + ["model.name=digits_cn"], echo=lambda _: None)

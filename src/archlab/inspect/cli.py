@@ -88,7 +88,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dtype", choices=DTYPES, default="float32", help="dtype of parameters and input (default float32)"
     )
-    p.add_argument("--device", default="cpu", help="device to measure on (default cpu)")
+    p.add_argument(
+        "--device",
+        default=None,
+        help="run a real forward on this device (cpu, cuda); by default the pass runs on meta tensors: "
+        "the same operators, shapes and saved tensors, nothing allocated",
+    )
 
 
 def add_summary_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -209,9 +214,9 @@ def run_summary(args: argparse.Namespace) -> int:
     if args.style == "torchsummary":
         from archlab.inspect.styles import torchsummary_table
 
-        tool_text = torchsummary_table(model, size, device=args.device)
+        tool_text = torchsummary_table(model, size, device=args.device or "cpu")
     if args.style != "archlab":
-        extra = comparison_rows(args.style, model, size, s, args.batch, args.device, tool_text)
+        extra = comparison_rows(args.style, model, size, s, args.batch, args.device or "cpu", tool_text)
     if args.format == "json":
         d = s.to_dict()
         d["model"] = label

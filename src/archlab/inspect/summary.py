@@ -97,11 +97,11 @@ class ModelSummary:
 
 
 def tensor_key(t: torch.Tensor) -> tuple[Any, ...]:
-    """Identity of a parameter's values: tensors sharing storage, offset and shape are one tensor."""
-    ptr = t.untyped_storage().data_ptr()
-    if ptr == 0:
-        return ("id", id(t))
-    return (str(t.device), ptr, t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+    """Identity of a parameter's values: tensors sharing storage, offset and shape are one tensor.
+
+    The storage object identifies the memory, so tied weights are one tensor on the meta device too.
+    """
+    return (str(t.device), t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape), tuple(t.stride()))
 
 
 def unique_numel(tensors: Any) -> tuple[int, int]:
@@ -171,10 +171,29 @@ def check_input_size(input_size: Any) -> tuple[int, ...]:
 
 
 def _working_model(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    """The model itself when it already lives on ``device`` in ``dtype``, else a converted copy."""
+    """The model itself when it already lives on ``device`` in ``dtype``, else a converted copy.
+
+    A meta copy shares the module structure and none of the data: each parameter and buffer
+    becomes a meta tensor of its shape (tied ones stay tied), so copying costs no memory.
+    """
     tensors = list(model.parameters()) + list(model.buffers())
     same = all(t.device == device and (not t.is_floating_point() or t.dtype == dtype) for t in tensors)
-    return model if same else copy.deepcopy(model).to(device=device, dtype=dtype)
+    if same:
+        return model
+    if device.type != "meta":
+        return copy.deepcopy(model).to(device=device, dtype=dtype)
+    memo: dict[int, Any] = {}
+    for t in tensors:
+        if id(t) not in memo:
+            empty = torch.empty_like(t, device="meta", dtype=dtype if t.is_floating_point() else t.dtype)
+            memo[id(t)] = nn.Parameter(empty, t.requires_grad) if isinstance(t, nn.Parameter) else empty
+    return copy.deepcopy(model, memo)
+
+
+def _is_meta_limit(exc: BaseException) -> bool:
+    """An error that only the meta device raises: an operator without a meta kernel, or a value read."""
+    text = str(exc).lower()
+    return "meta" in text and not isinstance(exc, MemoryError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -228,21 +247,45 @@ def _row(rec: ModuleRecord, module: nn.Module) -> LayerRow:
     )
 
 
+def _measure(
+    model: nn.Module, batch_size: int, size: tuple[int, ...], dev: torch.device, dtype: torch.dtype
+) -> tuple[nn.Module, Any, torch.Tensor, list[str]]:
+    """``(working model, trace, input, notes)``; a model whose BatchNorm cannot run on one
+    sample in train mode is measured at batch 2."""
+    work = _working_model(model, dev, dtype)
+    try:
+        x = _random_input(batch_size, size, dev, dtype)
+        return work, run_trace(work, x), x, []
+    except ValueError as exc:
+        if batch_size != 1 or "more than 1 value per channel" not in str(exc):
+            raise
+        x = _random_input(2, size, dev, dtype)
+        note = "batch 1 fails in train mode (BatchNorm over a single value); measured at batch 2"
+        return work, run_trace(work, x), x, [note]
+
+
 def summarize(
     model: nn.Module,
     input_size: tuple[int, ...] = (3, 224, 224),
     batch_size: int = 1,
     depth: int = 3,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
     dtype: torch.dtype | str = torch.float32,
 ) -> ModelSummary:
-    """Measure ``model`` on a random batch of ``batch_size × input_size`` in ``dtype``.
+    """Measure ``model`` on a batch of ``batch_size × input_size`` in ``dtype``.
 
     One forward pass in train mode with autograd enabled counts MACs per aten operator,
-    records the tensors autograd saves, and propagates receptive fields. The model's
-    train/eval flags, buffers and the RNG state are restored; a model on another device
-    or dtype is measured on a converted copy. A model whose BatchNorm cannot run on one
-    sample in train mode is measured at batch 2 (``batch_size`` and ``notes`` say so).
+    records the tensors autograd saves, and propagates receptive fields. With ``device``
+    left ``None`` the pass runs on meta tensors: every operator, shape, dtype and saved
+    tensor is the real one, but nothing is allocated or computed, so any model answers at
+    any batch in seconds. A model that cannot run on meta (an operator without a meta
+    kernel, a value read in ``forward``) is measured by a real pass on the CPU, and
+    ``notes`` say so. A named device (``"cpu"``, ``"cuda"``) runs a real pass there.
+
+    The model's train/eval flags, buffers and the RNG state are restored; a model on
+    another device or dtype is measured on a converted copy. A model whose BatchNorm cannot
+    run on one sample in train mode is measured at batch 2 (``batch_size`` and ``notes``
+    say so).
     """
     size = check_input_size(input_size)
     if int(batch_size) < 1:
@@ -250,20 +293,17 @@ def summarize(
     if int(depth) < 0:
         raise ValueError(f"depth must be 0 or more, got {depth}; pass --depth 3")
     dtype = resolve_dtype(dtype)
-    dev = torch.device(device)
-    work = _working_model(model, dev, dtype)
+    dev = torch.device("meta" if device is None else device)
     notes: list[str] = []
     try:
-        x = _random_input(int(batch_size), size, dev, dtype)
-        trace = run_trace(work, x)
-    except ValueError as exc:
-        if int(batch_size) != 1 or "more than 1 value per channel" not in str(exc):
+        work, trace, x, notes = _measure(model, int(batch_size), size, dev, dtype)
+    except (RuntimeError, ValueError, NotImplementedError) as exc:
+        if device is not None or not _is_meta_limit(exc.__cause__ or exc):
             raise
-        # BatchNorm cannot normalise a single value in train mode: measure a batch of 2.
-        batch_size = 2
-        notes.append("batch 1 fails in train mode (BatchNorm over a single value); measured at batch 2")
-        x = _random_input(2, size, dev, dtype)
-        trace = run_trace(work, x)
+        dev = torch.device("cpu")
+        work, trace, x, notes = _measure(model, int(batch_size), size, dev, dtype)
+        notes.insert(0, f"measured by a real forward on the CPU: the meta pass failed ({_one_line(exc)})")
+    batch_size = x.shape[0]
     counts = parameter_counts(work)
     modules = dict(work.named_modules())
     executed = sorted((r for r in trace.records.values() if r.calls), key=lambda r: r.order)

@@ -8,13 +8,14 @@ import sys
 import types
 
 from archlab.train.callbacks import Callback, EarlyStopping, RunState, TensorBoard
-from archlab.train.engine import RunInterrupted, RunResult, train
+from archlab.train.engine import OutOfMemory, RunInterrupted, RunResult, train
 from archlab.train.evaluate import evaluate
 from archlab.train.loop import TrainingDiverged
 
 __all__ = [
     "Callback",
     "EarlyStopping",
+    "OutOfMemory",
     "RunInterrupted",
     "RunResult",
     "RunState",

@@ -15,6 +15,7 @@ each checkpoint holds and the command that resumes it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from archlab.config import Config, build_config, load_config
@@ -34,6 +36,33 @@ from archlab.train.loop import Position, evaluate_epoch, train_one_epoch
 from archlab.train.recording import epoch_line, results_block, stage_results, summarize_history
 from archlab.train.setup import environment, resolve_device, seed_everything, set_determinism
 from archlab.train.state import TrainState, best_payload, last_payload, resume
+
+
+class OutOfMemory(RuntimeError):
+    """A training or evaluation step ran out of device memory; ``str()`` says so and how to size the batch."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's ``OutOfMemoryError``, or the CPU allocator's failure (its wording varies by platform)."""
+    text = str(exc)
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError)
+        and any(s in text for s in ("can't allocate memory", "not enough memory", "out of memory"))
+    )
+
+
+def out_of_memory_message(cfg: Config, device: Any, exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    if getattr(device, "type", "") == "cuda":
+        total = f"{torch.cuda.get_device_properties(device).total_memory / 1e9:.0f}GB"
+    else:
+        total = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1e9:.0f}GB"
+    return (
+        f"out of memory training {cfg.model.name} at batch {cfg.data.batch_size} on {device} ({first[:160]}); "
+        f"lower data.batch_size, or find the largest batch that fits with: "
+        f"archlab summary CONFIG --fit {total} (CONFIG: this run's config file)"
+    )
 
 
 class RunInterrupted(Exception):
@@ -108,6 +137,10 @@ def train(
             raise RunInterrupted(
                 interrupted_message(stop.signum, position, run_dir, state), stop.signum
             ) from None
+        except RuntimeError as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise OutOfMemory(out_of_memory_message(cfg, device, exc)) from exc
 
     results = finish(parts, state, run_dir, stopped_by)
     cbs.call(hooks, "on_train_end", run, results)
