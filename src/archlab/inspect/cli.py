@@ -123,6 +123,17 @@ def add_summary_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="freeze layers before measuring: 'backbone' (all but the classifier head) or a layer-name "
         "pattern such as 'layer1.*' (repeatable); a config's model.freeze applies without it",
     )
+    p.add_argument(
+        "--fit",
+        metavar="SIZE",
+        help="also find the largest training batch that fits in SIZE of memory (e.g. 24GB, 16GiB), "
+        "fp32 and bf16, contiguous and channels_last",
+    )
+    p.add_argument(
+        "--optim",
+        choices=("sgd", "adam", "adamw"),
+        help="optimiser whose state --fit counts (default: the config's, else adamw)",
+    )
     p.set_defaults(func=run_summary)
     return p
 
@@ -217,15 +228,22 @@ def run_summary(args: argparse.Namespace) -> int:
         tool_text = torchsummary_table(model, size, device=args.device or "cpu")
     if args.style != "archlab":
         extra = comparison_rows(args.style, model, size, s, args.batch, args.device or "cpu", tool_text)
+    fit = _fit(args, model, size) if args.fit else None
     if args.format == "json":
         d = s.to_dict()
         d["model"] = label
         if extra:
             d["style"] = {"tool": args.style, "comparison": extra}
+        if fit:
+            d["fit"] = {"budget_bytes": fit[0], "optim": fit[1], "rows": fit[2]}
         print(json.dumps(d, indent=2))
         return 0
     body = s.to_markdown() if args.format == "markdown" else s.to_table()
     print(body)
+    if fit:
+        from archlab.inspect.fit import render_fit
+
+        print("\n" + render_fit(fit[2], fit[0], fit[1], markdown=args.format == "markdown"))
     if tool_text.startswith("torchsummary 1.5.1 fails"):
         print(f"\n{tool_text}")
     elif extra:
@@ -235,6 +253,19 @@ def run_summary(args: argparse.Namespace) -> int:
         print(f"\n{tool} estimate beside archlab's measurement:")
         print(_pairs_table(extra, tool, markdown=args.format == "markdown"))
     return 0
+
+
+def _fit(args: argparse.Namespace, model: nn.Module, size: tuple[int, ...]) -> tuple[int, str, list[dict]]:
+    """``(budget bytes, optimiser name, rows)`` of ``--fit``, the optimiser from ``--optim`` or the config."""
+    from archlab.config import OptimConfig, load_config
+    from archlab.inspect.fit import fit_table, parse_size
+
+    budget = parse_size(args.fit)
+    optim = load_config(args.model).optim if _is_config(args.model) else OptimConfig(name="adamw")
+    if args.optim:
+        optim = OptimConfig(name=args.optim)
+    name = {"sgd": "SGD" + (" with momentum" if optim.momentum else ""), "adam": "Adam", "adamw": "AdamW"}
+    return budget, name[optim.name], fit_table(model, size, budget, optim)
 
 
 def _pairs_table(rows: list[dict], tool: str, markdown: bool) -> str:

@@ -110,7 +110,11 @@ def step_memory(
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-        step()  # builds the optimiser's state, as the first real step does
+        for param in fake.parameters():  # the optimiser's state, as the first step leaves it
+            if param.requires_grad:
+                param.grad = torch.zeros_like(param)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
         tracker = MemTracker()
         tracker.track_external(fake, opt)
         with tracker:
@@ -132,27 +136,79 @@ def fit_batch(
 ) -> tuple[int, StepMemory | None]:
     """The largest batch whose step peak stays within ``budget`` less :data:`HEADROOM`.
 
-    Two measured steps (batch 2 and 4) give the memory per sample; the estimate is then
-    confirmed by measuring its own step and stepped down by bisection where needed.
+    Steps measured at batch 2 and 4 give the memory per sample; each further measurement
+    aims along the line through the latest two, until the largest batch that fits and the
+    smallest that does not are neighbours (two or three measurements for most models).
     Returns ``(0, None)`` when not even batch 1 fits.
     """
     usable = int(budget * (1 - HEADROOM))
+    seen: dict[int, StepMemory] = {}
 
-    def peak(b: int) -> StepMemory:
-        return step_memory(model, input_size, b, optim, precision, channels_last)
+    def peak(b: int) -> int:
+        seen[b] = step_memory(model, input_size, b, optim, precision, channels_last)
+        return seen[b].peak
 
-    two, four = peak(2), peak(4)
-    per = max(1, (four.peak - two.peak) // 2)
-    guess = max(1, min(limit, (usable - (two.peak - 2 * per)) // per))
-    m = peak(guess)
-    if m.peak <= usable:
-        return guess, m
-    low, high, best = 0, guess, None  # peak grows with the batch: bisect below the estimate
+    # The peak grows with the batch, very nearly linearly: aim along the line through the two
+    # latest measurements (secant), keeping the largest batch that fits and the smallest that does not.
+    points = [(2, peak(2)), (4, peak(4))]
+    low = max((b for b, m in points if m <= usable), default=0)
+    high = min((b for b, m in points if m > usable), default=limit + 1)
     while high - low > 1:
-        mid = (low + high) // 2
-        m = peak(mid)
-        if m.peak <= usable:
-            low, best = mid, m
-        else:
-            high = mid
-    return low, best
+        (b0, m0), (b1, m1) = points[-2], points[-1]
+        per = max(1.0, (m1 - m0) / (b1 - b0)) if b1 != b0 else float(max(1, m1 // b1))
+        aim = int(b1 + (usable - m1) // per)
+        probe = min(max(aim, low + 1), high - 1)  # strictly between: the interval shrinks every time
+        m = peak(probe)
+        points.append((probe, m))
+        low, high = (probe, high) if m <= usable else (low, probe)
+    return (low, seen[low]) if low else (0, None)
+
+
+def fit_table(model: nn.Module, input_size: tuple[int, ...], budget: int, optim: Any = None) -> list[dict[str, Any]]:
+    """Seed 003's batch-size table for one model and one memory size: the largest batch per
+    precision (fp32, bf16 autocast) and memory format (contiguous, channels_last for images)."""
+    formats = (False, True) if len(input_size) == 3 else (False,)
+    rows = []
+    for precision in PRECISIONS:
+        for channels_last in formats:
+            batch, m = fit_batch(model, input_size, budget, optim, precision, channels_last)
+            rows.append(
+                {
+                    "precision": precision,
+                    "memory_format": "channels_last" if channels_last else "contiguous",
+                    "batch": batch,
+                    "peak_bytes": m.peak if m else None,
+                    "parts": m.parts if m else {},
+                }
+            )
+    return rows
+
+
+def render_fit(rows: list[dict[str, Any]], budget: int, optim_name: str, markdown: bool = False) -> str:
+    from archlab.inspect.units import fmt_mb
+
+    head = ["precision", "memory format", "largest batch", "step peak", "activations", "weights+grads+optimiser"]
+    cells = []
+    for r in rows:
+        p = r["parts"]
+        fixed = sum(p.get(k, 0) for k in ("parameter", "buffer", "gradient", "optstate"))
+        cells.append(
+            [
+                "bf16 autocast" if r["precision"] == "bf16" else "fp32",
+                r["memory_format"],
+                f"{r['batch']:,}" if r["batch"] else "none fits",
+                fmt_mb(r["peak_bytes"]) if r["peak_bytes"] else "—",
+                fmt_mb(p.get("activation", 0) + p.get("temp", 0)) if p else "—",
+                fmt_mb(fixed) if p else "—",
+            ]
+        )
+    title = (
+        f"Largest training batch within {budget / 1e9:.3g} GB ({100 * HEADROOM:.0f} % kept free for kernel "
+        f"workspaces and the allocator), {optim_name}; one step measured under FakeTensorMode, nothing allocated:"
+    )
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join([title, "", *lines, *("| " + " | ".join(c) + " |" for c in cells)])
+    widths = [max(len(x) for x in col) for col in zip(head, *cells)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in [head, *cells]]
+    return "\n".join([title, *lines])
