@@ -11,12 +11,13 @@ i // k), so both paths give the same tensor, bit for bit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from archlab.data.geotiff import MissingSampleFile, SampleError, canonical_band, upsample_nearest
 from archlab.data.pack import store
@@ -39,32 +40,49 @@ class BandLayout:
     def __init__(self, bands: Sequence[str], sides: dict[str, int], size: int) -> None:
         self.bands, self.size = list(bands), int(size)
         self.sides = {b: int(sides[b]) for b in self.bands}
+        uneven = [f"{b} ({s}x{s})" for b, s in self.sides.items() if self.size % s]
+        if uneven:
+            raise ValueError(
+                f"bands {', '.join(uneven)} do not divide the {self.size}x{self.size} grid evenly; "
+                "nearest resampling needs a whole factor: pack those bands at a side that divides it"
+            )
         by_side: dict[int, list[int]] = {}
         for c, b in enumerate(self.bands):
             by_side.setdefault(self.sides[b], []).append(c)
         self.groups = sorted(by_side.items(), reverse=True)  # [(side, [channels])], finest first
 
-    def empty(self, n: int) -> tuple[np.ndarray, ...]:
-        """Uninitialised uint16 arrays for ``n`` patches, one ``n×c×s×s`` per resolution."""
-        return tuple(np.empty((n, len(ch), s, s), np.uint16) for s, ch in self.groups)
+    def empty(self, n: int) -> tuple[torch.Tensor, ...]:
+        """Uninitialised uint16 tensors for ``n`` patches, one ``n×c×s×s`` per resolution.
+
+        Inside a DataLoader worker they are allocated in shared memory, so the batch reaches
+        the main process without the copy into shared memory that sending it would make.
+        """
+        shared = get_worker_info() is not None
+        out = []
+        for side, channels in self.groups:
+            shape = (n, len(channels), side, side)
+            if shared:
+                storage = torch.UntypedStorage._new_shared(math.prod(shape) * 2)
+                out.append(torch.empty(0, dtype=torch.uint16).set_(storage, 0, shape))
+            else:
+                out.append(torch.empty(shape, dtype=torch.uint16))
+        return tuple(out)
 
     def assemble(self, groups: Sequence[torch.Tensor]) -> torch.Tensor:
         """One ``B×C×size×size`` float32 batch from the per-resolution groups, on their device.
 
-        ``interpolate(mode="nearest")`` to ``size`` takes source pixel floor(i · s / size),
-        which is i // k for the integer factors k = size / s of these grids (2 and 6 for
-        BigEarthNet); the tests check it against :func:`upsample_nearest` for every side.
+        Each band is written once, converted and upsampled in the same copy: output pixel
+        (y, x) takes source pixel (y // k, x // k), k = size / side (2 and 6 for
+        BigEarthNet), the GeoTIFF path's :func:`upsample_nearest`; the tests check it for
+        every side that divides 120.
         """
-        import torch.nn.functional as F
-
         n, device = groups[0].shape[0], groups[0].device
         out = torch.empty((n, len(self.bands), self.size, self.size), dtype=torch.float32, device=device)
         for (side, channels), g in zip(self.groups, groups):
-            g = g.to(torch.float32)
-            if side != self.size:
-                g = F.interpolate(g, size=(self.size, self.size), mode="nearest")
+            k = self.size // side
             for j, c in enumerate(channels):
-                out[:, c] = g[:, j]
+                band = g[:, j, :, None, :, None].expand(n, side, k, side, k)
+                out[:, c].view(n, side, k, side, k).copy_(band)
         return out
 
 
@@ -81,6 +99,7 @@ class PackReader:
         self._decoder = RecordLayout()
         self.record_key: dict[str, str] = {}
         self.layout: BandLayout | None = None
+        self._planned, self._copies = None, []
 
     @property
     def env(self):
@@ -118,9 +137,13 @@ class PackReader:
         except RecordError as exc:
             raise PackRecordError(self.where(key), f"corrupt record: {exc}") from None
 
-    def _decode(self, key: str, buf, out: tuple[np.ndarray, ...], i: int) -> None:
-        entries = self._entries(key, buf)
-        for (side, channels), arr in zip(self.layout.groups, out):
+    def _plan(self, key: str, entries) -> list[tuple[int, int, int, int, int]]:
+        """``(group, channel in group, byte start, values, side)`` per requested band, checked
+        once per record header (every record of a pack shares one)."""
+        if entries is self._planned:
+            return self._copies
+        copies = []
+        for g, (side, channels) in enumerate(self.layout.groups):
             for j, c in enumerate(channels):
                 band = self.bands[c]
                 e = entries.get(self.record_key[band])
@@ -132,14 +155,22 @@ class PackReader:
                         f"band {band} is {e.dtype} {'x'.join(map(str, e.shape))}, "
                         f"expected uint16 {side}x{side} (its native grid)",
                     )
-                arr[i, j] = np.frombuffer(buf, np.uint16, e.count, e.start).reshape(side, side)
+                copies.append((g, j, e.start, e.count, side))
+        self._planned, self._copies = entries, copies
+        return copies
 
-    def native_batch(self, keys: Sequence[str]) -> tuple[np.ndarray, ...]:
-        """Patches ``keys`` as one uint16 array per resolution (see :class:`BandLayout`)."""
+    def native_batch(self, keys: Sequence[str]) -> tuple[torch.Tensor, ...]:
+        """Patches ``keys`` as one uint16 tensor per resolution (see :class:`BandLayout`).
+
+        Each band is copied once, from the database's memory map into the batch.
+        """
         out = self.layout.empty(len(keys))
+        views = [t.numpy() for t in out]
         with self.env.begin(buffers=True) as txn:
             for i, key in enumerate(keys):
-                self._decode(key, txn.get(key.encode()), out, i)
+                buf = txn.get(key.encode())
+                for g, j, start, count, side in self._plan(key, self._entries(key, buf)):
+                    views[g][i, j] = np.frombuffer(buf, np.uint16, count, start).reshape(side, side)
         return out
 
     def __call__(self, key: str) -> np.ndarray:
@@ -147,7 +178,7 @@ class PackReader:
         arr = np.empty((len(self.bands), self.size, self.size), np.uint16)
         for (_, channels), g in zip(self.layout.groups, groups):
             for j, c in enumerate(channels):
-                arr[c] = upsample_nearest(g[0, j], self.size)
+                arr[c] = upsample_nearest(g[0, j].numpy(), self.size)
         return arr
 
     def check(self, key: str) -> None:
