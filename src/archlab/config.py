@@ -150,7 +150,7 @@ class TrainConfig:
     class_weights: list[float] | None = None
     grad_clip: float = 0.0  # max global grad norm (0: off)
     accumulate: int = 1  # gradient accumulation steps
-    amp: str = "none"  # none | bf16 | fp16
+    amp: str = "none"  # none | bf16 | fp16 | auto (measured on the device: archlab.train.precision)
     ema: float = 0.0  # EMA decay of the weights (0: off), evaluated in place of the raw weights
     channels_last: bool = False
     compile: bool = False
@@ -214,7 +214,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.class_order": ("alphabetical", "canonical"),
     "optim.name": ("sgd", "adam", "adamw"),
     "sched.name": ("none", "onecycle", "cosine", "step", "multistep", "plateau"),
-    "train.amp": ("none", "bf16", "fp16"),
+    "train.amp": ("none", "bf16", "fp16", "auto"),
     "train.loss": ("auto", "ce", "bce", "focal"),
     "data.sampler": ("none", "inverse", "sqrt_inverse", "effective"),
 }

@@ -8,6 +8,7 @@ and EMA, in that order (the order fixes which random numbers each part draws, so
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -198,6 +199,25 @@ def ema_with_warmup(decay: float):
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def _resolve_amp(
+    cfg: Config, model: nn.Module, spec: InputSpec, device: torch.device, ctx: DistContext
+) -> tuple[Config, list[str]]:
+    """``train.amp: auto`` measured on rank 0's device (see :mod:`archlab.train.precision`) and
+    written into the config; any other value as it is."""
+    if cfg.train.amp != "auto":
+        return cfg, []
+    from archlab.train.precision import choose_amp
+
+    choice = None
+    if ctx.is_main:
+        x = torch.randn(cfg.data.batch_size, *spec.input_size, device=device)
+        if cfg.train.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        choice = choose_amp(model, x)
+    amp, note = ctx.broadcast((choice.amp, choice.note) if choice else None)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, amp=amp)), [note]
+
+
 def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
     """Data, loaders, transforms, model, loss, optimiser, schedule, scaler and EMA of ``cfg``."""
     check_config(cfg)
@@ -241,6 +261,7 @@ def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
         scheduler, sched_interval = build_scheduler(
             optimizer, cfg.sched, stages[-1].last_epoch, steps_per_epoch, mode=monitor_mode
         )
+    cfg, amp_notes = _resolve_amp(cfg, model, spec, device, ctx)
     amp = AMP_DTYPES[cfg.train.amp]
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     ema = None
@@ -275,5 +296,5 @@ def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
         monitor=monitor,
         monitor_mode=monitor_mode,
         summary=summary,
-        notes=[str(w.message) for w in caught],
+        notes=amp_notes + [str(w.message) for w in caught],
     )
