@@ -4,6 +4,7 @@
                                                # peak RSS, activations against 64 × a real batch-1 pass
     python benchmarks/bench_memory.py fit      # predicted training-step peak against the CPU's
                                                # measured peak RSS, a few models and batches
+    python benchmarks/bench_memory.py cuda     # the same prediction against torch.cuda.max_memory_allocated
 
 Each measurement runs in its own process, so peak RSS (``VmHWM``) belongs to it alone.
 ``fit`` builds the model and optimiser, runs one step at batch 2 (loading the kernels and
@@ -111,8 +112,10 @@ def b7() -> None:
             f"| {label} | {b} | {r['seconds']:.1f} | {r['peak_rss'] / 1e9:.2f} GB | "
             f"{r['activation_bytes'] / 1e9:.3f} GB |"
         )
-    print(f"meta batch 64 / (64 × real batch 1) = {ratio:.5f}; MACs equal per sample: "
-          f"{meta['macs'] == 64 * real['macs']}")
+    print(
+        f"meta batch 64 / (64 × real batch 1) = {ratio:.5f}; MACs equal per sample: "
+        f"{meta['macs'] == 64 * real['macs']}"
+    )
 
 
 FIT_CASES = (
@@ -125,7 +128,9 @@ FIT_CASES = (
 
 
 def fit() -> None:
-    print(f"torch {torch.__version__}, CPU, 2 threads; growth of peak RSS over the built model, optimiser and batch")
+    print(
+        f"torch {torch.__version__}, CPU, 2 threads; growth of peak RSS over the built model, optimiser and batch"
+    )
     print("| model | input | batch | optimiser | predicted (MB) | measured (MB) | measured / predicted |")
     print("|---|---|---|---|---|---|---|")
     for name, size, batch, optim in FIT_CASES:
@@ -138,11 +143,65 @@ def fit() -> None:
         )
 
 
+CUDA_CASES = (
+    ("resnet50", [3, 224, 224], 64, "sgd", "fp32"),
+    ("resnet50", [3, 224, 224], 64, "sgd", "bf16"),
+    ("vit_small_patch16_224", [3, 224, 224], 64, "adamw", "bf16"),
+    ("efficientnet_b0", [3, 224, 224], 64, "adamw", "fp32"),
+)
+
+
+def _cuda_step(model, opt, x: torch.Tensor, precision: str) -> None:
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        out = model(x)
+    out.float().mean().backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def cuda() -> None:
+    """Whole-step peak: FakeTensorMode prediction against the CUDA allocator's measured peak."""
+    from archlab.config import OptimConfig
+    from archlab.inspect.fit import step_memory
+    from archlab.models import create_model
+    from archlab.train.optim import build_optimizer
+
+    dev = torch.device("cuda")
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(dev)}")
+    print(
+        "| model | batch | optimiser | precision | predicted peak (MB) | measured peak (MB) | measured / predicted |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, size, batch, optim, precision in CUDA_CASES:
+        cfg = OptimConfig(name=optim, momentum=0.9)
+        model = create_model(name)
+        predicted = step_memory(model, tuple(size), batch, cfg, precision=precision).peak
+        model = model.to(dev).train()
+        opt = build_optimizer(model, cfg)
+        x = torch.randn(batch, *size, device=dev)
+
+        _cuda_step(model, opt, x, precision)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(dev)
+        _cuda_step(model, opt, x, precision)
+        torch.cuda.synchronize()
+        measured = (
+            torch.cuda.max_memory_allocated(dev) - x.numel() * x.element_size()
+        )  # the input is not in the prediction
+        print(
+            f"| {name} | {batch} | {optim} | {precision} | {predicted / 1e6:,.0f} | {measured / 1e6:,.0f} | "
+            f"{measured / predicted:.2f} |",
+            flush=True,
+        )
+        del model, opt, x
+        torch.cuda.empty_cache()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("b7", "fit"))
+    ap.add_argument("what", choices=("b7", "fit", "cuda"))
     args = ap.parse_args()
-    {"b7": b7, "fit": fit}[args.what]()
+    {"b7": b7, "fit": fit, "cuda": cuda}[args.what]()
 
 
 if __name__ == "__main__":

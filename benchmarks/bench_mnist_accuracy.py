@@ -53,7 +53,9 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.994)
     ap.add_argument("--set", action="append", default=[], help="extra config overrides")
     ap.add_argument("--json", help="also write the per-seed results here")
-    ap.add_argument("--stop-at-target", action="store_true", help="end each run when it first reaches the target")
+    ap.add_argument(
+        "--stop-at-target", action="store_true", help="end each run when it first reaches the target"
+    )
     args = ap.parse_args()
 
     import archlab

@@ -93,13 +93,21 @@ def test_a_model_that_reads_values_is_measured_by_a_real_pass_and_says_so() -> N
 
 
 def test_a_wrong_input_size_is_still_one_line_on_meta() -> None:
-    with pytest.raises(ValueError, match=r"fails on an input of shape \[1, 3, 28, 28\]: .*check --input-size"):
+    with pytest.raises(
+        ValueError, match=r"fails on an input of shape \[1, 3, 28, 28\]: .*check --input-size"
+    ):
         summarize(create_model("mnist_net3"), (3, 28, 28))
 
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("24GB", 24 * 10**9), ("16GiB", 16 * 2**30), ("512MiB", 512 * 2**20), ("1.5gb", 1_500_000_000), ("8G", 8e9)],
+    [
+        ("24GB", 24 * 10**9),
+        ("16GiB", 16 * 2**30),
+        ("512MiB", 512 * 2**20),
+        ("1.5gb", 1_500_000_000),
+        ("8G", 8e9),
+    ],
 )
 def test_memory_sizes_parse(text: str, expected: int) -> None:
     assert parse_size(text) == int(expected)

@@ -193,6 +193,7 @@ def test_best_yaml_carries_its_architecture_file_and_builds_from_anywhere(
     monkeypatch.chdir(run_in_tmp / "elsewhere")
     cfg = load_config(best)
     assert cfg.model.name == str((sd.path / "architecture.yaml").resolve())
+
     def params(model) -> int:
         return sum(p.numel() for p in model.parameters())
 

@@ -225,8 +225,10 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(run_in_tmp: Path) -
 @pytest.mark.parametrize(
     "error",
     [
-        RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
-                     "you tried to allocate 4831838208 bytes."),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
+            "you tried to allocate 4831838208 bytes."
+        ),
         torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nGPU 0 has 79 GiB ..."),
     ],
 )

@@ -17,7 +17,10 @@ SAPPHIRE_RAPIDS = "processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 
 
 
 def test_cpu_flags_decide_what_is_offered() -> None:
-    assert cpu_bf16_flags(XEON_AVX512) == [] and cpu_bf16_flags(SAPPHIRE_RAPIDS) == ["amx_bf16", "avx512_bf16"]
+    assert cpu_bf16_flags(XEON_AVX512) == [] and cpu_bf16_flags(SAPPHIRE_RAPIDS) == [
+        "amx_bf16",
+        "avx512_bf16",
+    ]
     names, why = offered(torch.device("cpu"), XEON_AVX512)
     assert names == ["none"] and "without native bf16" in why
     names, why = offered(torch.device("cpu"), SAPPHIRE_RAPIDS)
@@ -30,11 +33,15 @@ def test_without_native_bf16_auto_is_fp32_without_timing() -> None:
     assert choice.note.startswith("train.amp auto: fp32 (CPU without native bf16")
 
 
-@pytest.mark.parametrize("bf16_seconds, expected", [(0.5, "bf16"), (1 / MARGIN + 0.01, "none"), (2.0, "none")])
+@pytest.mark.parametrize(
+    "bf16_seconds, expected", [(0.5, "bf16"), (1 / MARGIN + 0.01, "none"), (2.0, "none")]
+)
 def test_a_lower_precision_is_kept_only_when_clearly_faster(
     monkeypatch: pytest.MonkeyPatch, bf16_seconds: float, expected: str
 ) -> None:
-    monkeypatch.setattr(precision, "time_step", lambda model, x, amp: {"none": 1.0, "bf16": bf16_seconds}[amp])
+    monkeypatch.setattr(
+        precision, "time_step", lambda model, x, amp: {"none": 1.0, "bf16": bf16_seconds}[amp]
+    )
     choice = choose_amp(nn.Linear(4, 2), torch.randn(8, 4), SAPPHIRE_RAPIDS)
     assert choice.amp == expected and choice.seconds == {"none": 1.0, "bf16": bf16_seconds}
 

@@ -35,7 +35,9 @@ def parse_size(text: str) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise ValueError(f"memory size {text!r} not understood; write a number and a unit such as 24GB or 16GiB")
+        raise ValueError(
+            f"memory size {text!r} not understood; write a number and a unit such as 24GB or 16GiB"
+        )
     return int(float(match.group(1)) * _UNITS[unit])
 
 
@@ -102,7 +104,9 @@ def step_memory(
 
         def step() -> None:
             cast = (
-                torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+                torch.autocast("cpu", dtype=torch.bfloat16)
+                if precision == "bf16"
+                else contextlib.nullcontext()
             )
             with cast:
                 out = _first_tensor(fake(x))
@@ -164,7 +168,9 @@ def fit_batch(
     return (low, seen[low]) if low else (0, None)
 
 
-def fit_table(model: nn.Module, input_size: tuple[int, ...], budget: int, optim: Any = None) -> list[dict[str, Any]]:
+def fit_table(
+    model: nn.Module, input_size: tuple[int, ...], budget: int, optim: Any = None
+) -> list[dict[str, Any]]:
     """Seed 003's batch-size table for one model and one memory size: the largest batch per
     precision (fp32, bf16 autocast) and memory format (contiguous, channels_last for images)."""
     formats = (False, True) if len(input_size) == 3 else (False,)
@@ -187,7 +193,14 @@ def fit_table(model: nn.Module, input_size: tuple[int, ...], budget: int, optim:
 def render_fit(rows: list[dict[str, Any]], budget: int, optim_name: str, markdown: bool = False) -> str:
     from archlab.inspect.units import fmt_mb
 
-    head = ["precision", "memory format", "largest batch", "step peak", "activations", "weights+grads+optimiser"]
+    head = [
+        "precision",
+        "memory format",
+        "largest batch",
+        "step peak",
+        "activations",
+        "weights+grads+optimiser",
+    ]
     cells = []
     for r in rows:
         p = r["parts"]

@@ -51,7 +51,9 @@ def _cells(s: ModelSummary, indent: bool) -> list[list[str]]:
 def header(s: ModelSummary) -> str:
     shape = _shape((s.batch_size, *s.input_size))
     where = "meta tensors (shapes only; nothing allocated)" if s.device == "meta" else s.device
-    return f"{s.model_name}: input {shape} {s.dtype} on {where}; measured in train mode; torch {s.torch_version}"
+    return (
+        f"{s.model_name}: input {shape} {s.dtype} on {where}; measured in train mode; torch {s.torch_version}"
+    )
 
 
 def totals(s: ModelSummary) -> list[tuple[str, str]]:

@@ -246,7 +246,9 @@ def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
     if cfg.run.summary and ctx.is_main:
         from archlab.inspect import summarize
 
-        summary = summarize(model, input_size=spec.input_size, batch_size=1, device=device).to_table()
+        summary = summarize(
+            model, input_size=spec.input_size, batch_size=1
+        ).to_table()  # meta: allocates nothing
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if ctx.enabled and cfg.train.sync_bn:
