@@ -162,12 +162,15 @@ class PackReader:
     def native_batch(self, keys: Sequence[str]) -> tuple[torch.Tensor, ...]:
         """Patches ``keys`` as one uint16 tensor per resolution (see :class:`BandLayout`).
 
-        Each band is copied once, from the database's memory map into the batch.
+        Each band is copied once, from the database's memory map into the batch. Records are
+        read in key order (the database's own order, so neighbouring pages), each into its
+        place in the batch.
         """
         out = self.layout.empty(len(keys))
         views = [t.numpy() for t in out]
         with self.env.begin(buffers=True) as txn:
-            for i, key in enumerate(keys):
+            for i in sorted(range(len(keys)), key=keys.__getitem__):
+                key = keys[i]
                 buf = txn.get(key.encode())
                 for g, j, start, count, side in self._plan(key, self._entries(key, buf)):
                     views[g][i, j] = np.frombuffer(buf, np.uint16, count, start).reshape(side, side)
