@@ -311,16 +311,17 @@ def listing(args) -> None:
         "import json,resource,sys,time\n"
         f"sys.path.insert(0,{str(Path(__file__).resolve().parent)!r})\n"
         "from bench_pack import _dataset\nimport archlab.data.pack.datasets\n"
-        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nt0=time.perf_counter()\n"
+        "anon=lambda: int(next(l for l in open('/proc/self/status') if l.startswith('RssAnon:')).split()[1])\n"
+        "base,a0=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,anon()\nt0=time.perf_counter()\n"
         f"ds=_dataset('.', {str(out)!r}, bands={list(args.bands)!r})\n"
         "print(json.dumps({'s':time.perf_counter()-t0,'mb':(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss-base)/1024,"
-        "'n':len(ds.train)+len(ds.test)+len(ds.val)}))"
+        "'anon':(anon()-a0)/1024,'n':len(ds.train)+len(ds.test)+len(ds.val)}))"
     )
     print(_machine())
     for _ in range(args.repeat):
         r = _rss_child(code)
         print(f"listed {r['n']:,} rows against a pack of {len(store.pack_keys(store.open_env(out))):,} keys: "
-              f"{r['s']:.2f} s, peak memory +{r['mb']:,.0f} MB")  # fmt: skip
+              f"{r['s']:.2f} s, private memory +{r['anon']:,.0f} MB, peak RSS +{r['mb']:,.0f} MB")  # fmt: skip
 
 
 def epoch(args) -> None:

@@ -366,7 +366,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def _read_with_bases(path: Path, depth: int = 0) -> dict[str, Any]:
-    data = _architecture_beside(read_yaml(path), path.parent)
+    data = read_yaml(path)
+    if isinstance(data.get("model"), dict) and isinstance(data["model"].get("name"), str):
+        data["model"] = {**data["model"], "name": architecture_beside(data["model"]["name"], path.parent)}
     base = data.pop("extends", None)
     if base is None:
         return data
@@ -375,19 +377,9 @@ def _read_with_bases(path: Path, depth: int = 0) -> dict[str, Any]:
     return merge(_read_with_bases(path.parent / str(base), depth + 1), data)
 
 
-def _architecture_beside(data: dict[str, Any], folder: Path) -> dict[str, Any]:
-    model = data.get("model")
-    if isinstance(model, dict) and isinstance(model.get("name"), str):
-        data["model"] = {**model, "name": architecture_beside(model["name"], folder)}
-    return data
-
-
 def architecture_beside(name: str, folder: Path) -> str:
-    """An architecture file named relative to a config or search file resolves beside that file.
-
-    Anything else (a model name, an absolute path, a file not found there) is returned as
-    given: a relative path then still resolves from the working directory, as before.
-    """
+    """An architecture file named relative to a config or search file resolves beside that file;
+    anything else is returned as given (a relative path still resolves from the working directory)."""
     if name.endswith((".yaml", ".yml")) and not Path(name).is_absolute() and (folder / name).is_file():
         return str((folder / name).resolve())
     return name

@@ -64,6 +64,16 @@ def _fake_copy(model: nn.Module, mode: Any, fmt: torch.memory_format) -> nn.Modu
     return copy.deepcopy(model, memo)
 
 
+def _optimizer(params: list[nn.Parameter], optim: Any) -> torch.optim.Optimizer:
+    """The optimiser ``archlab.train`` builds from ``optim``, as far as its state's memory goes
+    (the learning rate, weight decay and parameter groups do not change it)."""
+    if optim.name == "sgd":
+        return torch.optim.SGD(
+            params, lr=0.1, momentum=optim.momentum, nesterov=optim.nesterov and optim.momentum > 0
+        )
+    return (torch.optim.Adam if optim.name == "adam" else torch.optim.AdamW)(params, lr=1e-3)
+
+
 def _first_tensor(value: Any) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value
@@ -90,7 +100,6 @@ def step_memory(
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from archlab.config import OptimConfig
-    from archlab.train.optim import build_optimizer
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -99,7 +108,7 @@ def step_memory(
     mode = FakeTensorMode()
     fake = _fake_copy(model, mode, fmt).train()
     with mode:
-        opt = build_optimizer(fake, optim)
+        opt = _optimizer([p for p in fake.parameters() if p.requires_grad], optim)
         x = torch.empty(batch, *input_size).contiguous(memory_format=fmt)
 
         def step() -> None:
