@@ -59,11 +59,15 @@ def seed_model():
     return create_model("mnist_net3", log_softmax=True)
 
 
+DEVICE = torch.device("cpu")  # --device: the seed's loop moves each batch there, as its CUDA version does
+
+
 def test_accuracy(model, loader) -> float:
     model.eval()
     correct = 0
     with torch.no_grad():
         for x, y in loader:
+            x, y = x.to(DEVICE), y.to(DEVICE)
             correct += (model(x).argmax(1) == y).sum().item()
     return correct / len(loader.dataset)
 
@@ -73,7 +77,7 @@ def run_seed_loop(root: str, epochs: int) -> dict:
     from tqdm import tqdm
 
     train_loader, test_loader = seed_loaders(root)
-    model = seed_model()
+    model = seed_model().to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     times = []
     for _ in range(epochs):
@@ -82,6 +86,7 @@ def run_seed_loop(root: str, epochs: int) -> dict:
         pbar = tqdm(train_loader, mininterval=1.0)
         correct = processed = 0
         for batch_idx, (data, target) in enumerate(pbar):
+            data, target = data.to(DEVICE), target.to(DEVICE)
             opt.zero_grad()
             y_pred = model(data)
             loss = F.nll_loss(y_pred, target)
@@ -129,7 +134,7 @@ def run_lightning(root: str, epochs: int) -> dict:
 
     trainer = L.Trainer(
         max_epochs=epochs,
-        accelerator="cpu",
+        accelerator="gpu" if DEVICE.type == "cuda" else "cpu",
         devices=1,
         logger=False,
         enable_checkpointing=False,
@@ -138,6 +143,7 @@ def run_lightning(root: str, epochs: int) -> dict:
         num_sanity_val_steps=0,
     )
     trainer.fit(Module(model), train_loader)
+    model.to(DEVICE)
     return {"epoch_s": times, "test_acc": test_accuracy(model, test_loader)}
 
 
@@ -154,6 +160,7 @@ def _archlab(root: str, epochs: int, extra: list[str]) -> dict:
                 "run.summary=false",
                 "run.report=false",
                 "run.seed=1",
+                f"run.device={DEVICE}",
                 *extra,
             ],
             echo=lambda s: None,
@@ -191,7 +198,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--skip", nargs="*", default=[], choices=["seed", "lightning", "archlab_same", "archlab"])
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: every loop trains there")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     runners = {
         "seed": run_seed_loop,
         "lightning": run_lightning,

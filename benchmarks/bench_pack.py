@@ -350,7 +350,12 @@ def epoch(args) -> None:
     for name in sorted(rows, key=rows.get, reverse=True)[: args.top]:
         print(f"  {rows[name]:8.1f} s  {name}")
     print("the data path's parts (cumulative seconds):")
-    for name in ("samples.py:native_batch", "samples.py:assemble", "loader.py:__iter__", "augment.py:__call__"):
+    for name in (
+        "samples.py:native_batch",
+        "samples.py:assemble",
+        "loader.py:__iter__",
+        "augment.py:__call__",
+    ):
         print(f"  {rows.get(name, 0.0):8.2f} s  {name}")
 
 
