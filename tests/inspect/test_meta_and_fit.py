@@ -172,3 +172,11 @@ def test_summary_fit_on_the_command_line(capsys: pytest.CaptureFixture) -> None:
     assert set(rows) == {(p, f) for p in ("fp32", "bf16") for f in ("contiguous", "channels_last")}
     assert all(r["batch"] > 0 and r["peak_bytes"] <= 0.9 * 64e6 for r in rows.values())
     assert rows["bf16", "contiguous"]["batch"] > rows["fp32", "contiguous"]["batch"]
+
+
+def test_a_bad_fit_size_fails_before_anything_is_measured(capsys: pytest.CaptureFixture) -> None:
+    from archlab.cli import main
+
+    assert main(["summary", "digits_cnn", "--fit", "24parsecs"]) != 0
+    out, err = capsys.readouterr()
+    assert out == "" and "memory size '24parsecs' not understood" in err

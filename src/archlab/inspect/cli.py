@@ -219,6 +219,10 @@ def comparison_rows(
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the summary of ``args.model`` in the requested format (and style)."""
+    if args.fit:
+        from archlab.inspect.fit import parse_size
+
+        parse_size(args.fit)  # a bad size is an error before anything is measured
     model, size, label, s = _summarize(args.model, args)
     extra: list[dict] = []
     tool_text = ""
