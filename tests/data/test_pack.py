@@ -121,6 +121,13 @@ def copy_pack(pack: Path, dest: Path) -> Path:
     return dest
 
 
+def as_rico_pack(pack: Path) -> Path:
+    """``pack`` as rico-hdl leaves one: the LMDB alone, without archlab's metadata and pack.json."""
+    (pack / store.METADATA_FILE).unlink()
+    (pack / store.INFO_FILE).unlink()
+    return pack
+
+
 def v2_band_file(root: Path, pid: str, band: str) -> Path:
     return root / V2_ARCHIVE_DIR / v2_tile(pid) / pid / f"{pid}_{band}.tif"
 
@@ -549,9 +556,7 @@ def test_pack_writes_metadata_of_exactly_the_packed_rows(v2, tmp_path) -> None:
 
 def test_eurosat_pack_without_metadata_labels_from_keys(archives, tmp_path) -> None:
     root, _, pack, _ = archives["eurosat"]
-    bare = copy_pack(pack, tmp_path / "bare")
-    (bare / store.METADATA_FILE).unlink()
-    (bare / store.INFO_FILE).unlink()
+    bare = as_rico_pack(copy_pack(pack, tmp_path / "bare"))
     ds = load_dataset(cfg("eurosat", root, bare))
     tif = tif_data(archives, "eurosat")
     assert (len(ds.train), len(ds.test)) == (10, 10) and ds.skipped == []
@@ -570,8 +575,7 @@ def test_eurosat_pack_without_metadata_splits_as_the_geotiffs_with_ten_per_class
     write_eurosat_ms(root, 10, seed=4)
     pack = tmp_path / "pack"
     pack_archive("eurosat_ms", root, pack, progress=False)
-    (pack / store.METADATA_FILE).unlink()
-    (pack / store.INFO_FILE).unlink()
+    as_rico_pack(pack)
     tif = load_dataset(cfg("eurosat", root, in_memory=False))
     pk = load_dataset(cfg("eurosat", root, pack, in_memory=False))
     for key in ("train", "test"):
@@ -581,9 +585,7 @@ def test_eurosat_pack_without_metadata_splits_as_the_geotiffs_with_ten_per_class
 
 def test_bigearthnet_pack_without_metadata_uses_the_archive_metadata(archives, tmp_path) -> None:
     root, _, pack, _ = archives["v2"]
-    bare = copy_pack(pack, tmp_path / "bare")
-    (bare / store.METADATA_FILE).unlink()
-    (bare / store.INFO_FILE).unlink()
+    bare = as_rico_pack(copy_pack(pack, tmp_path / "bare"))
     ds = load_dataset(cfg("v2", root, bare))
     tif = tif_data(archives, "v2")
     for key in SPLITS:

@@ -16,7 +16,6 @@ needs some headroom over the figure; :data:`HEADROOM` is kept free by :func:`fit
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -52,18 +51,6 @@ class StepMemory:
     parts: dict[str, int]
 
 
-def _fake_copy(model: nn.Module, mode: Any, fmt: torch.memory_format) -> nn.Module:
-    """The model's structure with every parameter and buffer a fake tensor (tied ones stay tied),
-    4-D weights in ``fmt`` as ``model.to(memory_format=fmt)`` would leave them."""
-    memo: dict[int, Any] = {}
-    for t in list(model.parameters()) + list(model.buffers()):
-        if id(t) not in memo:
-            real = t.detach().contiguous(memory_format=fmt) if t.dim() == 4 else t.detach()
-            fake = mode.from_tensor(real)
-            memo[id(t)] = nn.Parameter(fake, t.requires_grad) if isinstance(t, nn.Parameter) else fake
-    return copy.deepcopy(model, memo)
-
-
 def _optimizer(params: list[nn.Parameter], optim: Any) -> torch.optim.Optimizer:
     """The optimiser ``archlab.train`` builds from ``optim``, as far as its state's memory goes
     (the learning rate, weight decay and parameter groups do not change it)."""
@@ -72,14 +59,6 @@ def _optimizer(params: list[nn.Parameter], optim: Any) -> torch.optim.Optimizer:
             params, lr=0.1, momentum=optim.momentum, nesterov=optim.nesterov and optim.momentum > 0
         )
     return (torch.optim.Adam if optim.name == "adam" else torch.optim.AdamW)(params, lr=1e-3)
-
-
-def _first_tensor(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, dict):
-        value = list(value.values())
-    return next(_first_tensor(v) for v in value if isinstance(v, (torch.Tensor, list, tuple, dict)))
 
 
 def step_memory(
@@ -100,13 +79,19 @@ def step_memory(
     from torch.distributed._tools.mem_tracker import MemTracker
 
     from archlab.config import OptimConfig
+    from archlab.inspect.summary import shell_copy
+    from archlab.inspect.trace import tensors_of
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     optim = optim or OptimConfig(name="adamw")
     fmt = torch.channels_last if channels_last and len(input_size) == 3 else torch.contiguous_format
     mode = FakeTensorMode()
-    fake = _fake_copy(model, mode, fmt).train()
+    # 4-D weights in fmt, as model.to(memory_format=fmt) would leave them
+    fake = shell_copy(
+        model,
+        lambda t: mode.from_tensor(t.detach().contiguous(memory_format=fmt) if t.dim() == 4 else t.detach()),
+    ).train()
     with mode:
         opt = _optimizer([p for p in fake.parameters() if p.requires_grad], optim)
         x = torch.empty(batch, *input_size).contiguous(memory_format=fmt)
@@ -118,7 +103,7 @@ def step_memory(
                 else contextlib.nullcontext()
             )
             with cast:
-                out = _first_tensor(fake(x))
+                out = tensors_of(fake(x))[0]
             out.float().mean().backward()
             opt.step()
             opt.zero_grad(set_to_none=True)

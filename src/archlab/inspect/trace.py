@@ -71,13 +71,14 @@ class Trace:
     notes: list[str] = field(default_factory=list)
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
+def tensors_of(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a model output: a tensor, or nested lists, tuples and dicts of them."""
     if isinstance(value, torch.Tensor):
         return [value]
     if isinstance(value, (list, tuple)):
-        return [t for v in value for t in _tensors(v)]
+        return [t for v in value for t in tensors_of(v)]
     if isinstance(value, dict):
-        return [t for v in value.values() for t in _tensors(v)]
+        return [t for v in value.values() for t in tensors_of(v)]
     return []
 
 
@@ -136,7 +137,7 @@ class _Recorder:
             except (IndexError, AttributeError, TypeError, ValueError, KeyError) as exc:
                 self.notes.append(f"receptive field: no rule applied to {op_name(func)} ({exc})")
                 rf = RF(UNDEFINED)
-            for t in _tensors(out):
+            for t in tensors_of(out):
                 self.rf[t] = rf
 
     # -- modules ----------------------------------------------------------------------------
@@ -148,14 +149,14 @@ class _Recorder:
         rec.calls += 1
         self.stack.append(rec)
         if self.track_rf:
-            first = _tensors(args)
+            first = tensors_of(args)
             self.input_rf_stack.append(self.lookup(first[0]) if first else RF(CONST))
 
     def post_hook(self, module: nn.Module, args: tuple, output: Any) -> None:
         rec = self.by_module[id(module)]
         if self.stack and self.stack[-1] is rec:
             self.stack.pop()
-        outs = _tensors(output)
+        outs = tensors_of(output)
         rec.output_shapes = tuple(tuple(t.shape) for t in outs)
         if not self.track_rf:
             return
@@ -317,7 +318,7 @@ def trace_forward(
     with grad, saved, _hooked(model, recorder), meta, _Dispatch(recorder):
         output = model(*inputs)
     activation = recorder.kept_bytes() if measure_activations else 0
-    outs = _tensors(output)
+    outs = tensors_of(output)
     output_rf = recorder.lookup(outs[0]) if outs else RF(CONST)
     shapes = tuple(tuple(t.shape) for t in outs)
     del output, outs

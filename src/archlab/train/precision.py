@@ -56,12 +56,9 @@ class AmpChoice:
     seconds: dict[str, float]
 
 
-def _first(value) -> torch.Tensor:
-    return value if isinstance(value, torch.Tensor) else next(v for v in value if isinstance(v, torch.Tensor))
-
-
 def time_step(model: nn.Module, x: torch.Tensor, amp: str, steps: int = 4) -> float:
     """Median seconds of a forward and backward step of ``model`` on ``x`` under ``amp``."""
+    from archlab.inspect.trace import tensors_of
     from archlab.train.build import AMP_DTYPES
 
     dtype = AMP_DTYPES[amp]
@@ -71,7 +68,7 @@ def time_step(model: nn.Module, x: torch.Tensor, amp: str, steps: int = 4) -> fl
             torch.cuda.synchronize(x.device)
         t0 = time.perf_counter()
         with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = _first(model(x))
+            out = tensors_of(model(x))[0]
         out.float().mean().backward()
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
