@@ -6,12 +6,20 @@
 2. PyTorch Lightning's ``Trainer`` on the same model, the same DataLoader and the same optimiser;
 3. archlab (``archlab.train``) with the seed's hyperparameters (batch 64, SGD 0.01 / 0.9, rotation),
    with the in-memory loader and batch augmentation (row ``archlab_same``);
-4. archlab with its own recipe, ``configs/mnist/net3.yaml`` (batch 128, OneCycle, channels_last).
+4. archlab with its own recipe, ``configs/mnist/net3.yaml`` (batch 128, OneCycle, channels_last);
+5. a bare loop over the same recipe: MNIST as one normalised float tensor in memory, batches by
+   indexing a random permutation, no augmentation, no metrics, no progress bar (row ``bare``),
+   and archlab doing the same work (its recipe without the rotation, row ``archlab_plain``);
+6. archlab's recipe with the whole step compiled (``train.compile=true``; the compilation time is
+   part of epoch 1 and shown beside it) and with bf16 autocast (``train.amp=bf16``).
 
-All three train ``--epochs`` epochs from the same initial weights seed and report the seconds per
+All of them train ``--epochs`` epochs from the same initial weights seed and report the seconds per
 epoch and the test accuracy after the last epoch. Usage:
 
     python benchmarks/bench_mnist_epoch.py --root ../shared/datasets --epochs 2 [--skip lightning]
+
+The CPU-step comparison of issue 16 is ``--skip seed lightning archlab_same``: archlab's epoch
+against the bare loop, and compiled or bf16 against eager fp32, with the CPU's flags printed.
 """
 
 from __future__ import annotations
@@ -165,10 +173,13 @@ def _archlab(root: str, epochs: int, extra: list[str]) -> dict:
             ],
             echo=lambda s: None,
         )
-    return {
+    out = {
         "epoch_s": [r["train"]["time_s"] for r in result.history],
         "test_acc": result.results["final_test_acc"],
     }
+    if "compile_s" in result.history[0]["train"]:
+        out["compile_s"] = [r["train"]["compile_s"] for r in result.history]
+    return out
 
 
 def run_archlab_same(root: str, epochs: int) -> dict:
@@ -192,42 +203,119 @@ def run_archlab(root: str, epochs: int) -> dict:
     return _archlab(root, epochs, [])
 
 
+def run_archlab_plain(root: str, epochs: int) -> dict:
+    """archlab's recipe without augmentation: the same work per step as the bare loop."""
+    return _archlab(root, epochs, ["data.augment.rotation=0"])
+
+
+def run_archlab_compiled(root: str, epochs: int) -> dict:
+    """archlab's recipe with forward, backward and optimiser step compiled (inductor)."""
+    return _archlab(root, epochs, ["train.compile=true"])
+
+
+def run_archlab_bf16(root: str, epochs: int) -> dict:
+    """archlab's recipe under bf16 autocast (emulated on a CPU without AVX512-BF16 or AMX)."""
+    return _archlab(root, epochs, ["train.amp=bf16"])
+
+
+def run_bare(root: str, epochs: int) -> dict:
+    """archlab's recipe as the barest loop: in-memory normalised tensors, no augmentation or metrics."""
+    from torchvision import datasets
+
+    from archlab.models import create_model
+
+    def tensors(train: bool):
+        ds = datasets.MNIST(root, train=train, download=False)
+        x = ((ds.data.float() / 255 - MEAN[0]) / STD[0]).unsqueeze(1)
+        return x.contiguous(memory_format=torch.channels_last).to(DEVICE), ds.targets.to(DEVICE)
+
+    (x, y), (xt, yt) = tensors(True), tensors(False)
+    torch.manual_seed(1)
+    model = create_model("mnist_net3").to(DEVICE, memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    steps = -(-len(x) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=0.05, total_steps=epochs * steps, pct_start=0.2, cycle_momentum=False
+    )
+    times = []
+    for _ in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
+        for idx in torch.randperm(len(x), device=DEVICE).split(128):
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        if DEVICE.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(a).argmax(1) == b).sum().item() for a, b in zip(xt.split(2000), yt.split(2000)))
+    return {"epoch_s": times, "test_acc": correct / len(xt)}
+
+
+def cpu_flags() -> str:
+    """The CPU features that decide compiled and bf16 speed: vector ISA, native bf16."""
+    from archlab.train.precision import cpu_bf16_flags
+
+    bf16 = cpu_bf16_flags()
+    return (
+        f"{platform.processor() or platform.machine()}, torch vector ISA "
+        f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {', '.join(bf16) if bf16 else 'none'}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--root", default="../shared/datasets")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["seed", "lightning", "archlab_same", "archlab"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=list(RUNNERS))
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--device", default="cpu", help="cpu or cuda: every loop trains there")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
-    runners = {
-        "seed": run_seed_loop,
-        "lightning": run_lightning,
-        "archlab_same": run_archlab_same,
-        "archlab": run_archlab,
-    }
     results = {}
-    for name, fn in runners.items():
+    for name, fn in RUNNERS.items():
         if name not in args.skip:
             results[name] = fn(args.root, args.epochs)
-    base = results.get("seed")
     print(
-        f"\nMNIST, seed 001 Model 3, batch {BATCH}, SGD lr {LR} momentum {MOMENTUM}, rotation ±{ROTATION}°, "
-        f"{args.epochs} epochs; torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}"
+        f"\nMNIST, seed 001 Model 3, {args.epochs} epochs; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {DEVICE}; {cpu_flags()}"
     )
-    print("| loop | s / epoch (each) | mean s / epoch | speed-up vs seed loop | test acc after last epoch |")
-    print("|---|---|---|---|---|")
+    print(
+        "| loop | s / epoch (each) | of which compiling | s / epoch, last | vs seed loop | vs bare loop "
+        "| vs archlab eager | test acc after last epoch |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        mean = sum(r["epoch_s"]) / len(r["epoch_s"])
-        speed = f"{sum(base['epoch_s']) / len(base['epoch_s']) / mean:.1f}×" if base else "-"
+        last = r["epoch_s"][-1]
+        ratios = [
+            f"{results[b]['epoch_s'][-1] / last:.2f}×" if b in results else "-"
+            for b in ("seed", "bare", "archlab")
+        ]
         each = ", ".join(f"{t:.1f}" for t in r["epoch_s"])
-        print(f"| {name} | {each} | {mean:.1f} | {speed} | {100 * r['test_acc']:.2f} % |")
+        compiling = ", ".join(f"{t:.1f}" for t in r.get("compile_s", [])) or "-"
+        print(
+            f"| {name} | {each} | {compiling} | {last:.1f} | {' | '.join(ratios)} | {100 * r['test_acc']:.2f} % |"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)
 
+
+RUNNERS = {
+    "seed": run_seed_loop,
+    "lightning": run_lightning,
+    "archlab_same": run_archlab_same,
+    "bare": run_bare,
+    "archlab": run_archlab,
+    "archlab_plain": run_archlab_plain,
+    "archlab_compiled": run_archlab_compiled,
+    "archlab_bf16": run_archlab_bf16,
+}
 
 if __name__ == "__main__":
     main()

@@ -153,7 +153,7 @@ class TrainConfig:
     amp: str = "none"  # none | bf16 | fp16 | auto (measured on the device: archlab.train.precision)
     ema: float = 0.0  # EMA decay of the weights (0: off), evaluated in place of the raw weights
     channels_last: bool = False
-    compile: bool = False
+    compile: bool = False  # torch.compile the whole step: forward, backward, optimiser (train.compiled)
     sync_bn: bool = False  # distributed runs: convert BatchNorm to SyncBatchNorm
     early_stopping: int = 0  # patience in epochs on `monitor` (0: off)
     monitor: str = (

@@ -10,7 +10,7 @@ import yaml
 from torch import nn
 
 from archlab.train import precision, train
-from archlab.train.precision import MARGIN, choose_amp, cpu_bf16_flags, offered
+from archlab.train.precision import MARGIN, choose_amp, cpu_bf16_flags, cpu_bf16_note, offered
 
 XEON_AVX512 = "processor : 0\nflags : fpu sse avx2 avx512f avx512bw avx512vl\n"
 SAPPHIRE_RAPIDS = "processor : 0\nflags : fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -25,6 +25,11 @@ def test_cpu_flags_decide_what_is_offered() -> None:
     assert names == ["none"] and "without native bf16" in why
     names, why = offered(torch.device("cpu"), SAPPHIRE_RAPIDS)
     assert names == ["none", "bf16"] and why == "CPU with native bf16 (amx_bf16, avx512_bf16)"
+
+
+def test_an_explicit_bf16_says_whether_this_cpu_has_it_natively() -> None:
+    assert cpu_bf16_note(SAPPHIRE_RAPIDS) == "train.amp bf16: native on this CPU (amx_bf16, avx512_bf16)"
+    assert cpu_bf16_note(XEON_AVX512).startswith("train.amp bf16: emulated on this CPU (no avx512_bf16")
 
 
 def test_without_native_bf16_auto_is_fp32_without_timing() -> None:
@@ -62,3 +67,13 @@ def test_a_run_records_the_resolved_choice(run_in_tmp: Path) -> None:
     saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert saved["train"]["amp"] in ("none", "bf16")  # resolved: a resume keeps it
     assert any(line.startswith("note: train.amp auto: ") for line in lines)
+
+
+def test_a_bf16_run_on_the_cpu_names_what_it_used(run_in_tmp: Path) -> None:
+    lines: list[str] = []
+    train(
+        None,
+        overrides=["train.epochs=1", "data.limit=200", "train.amp=bf16", "run.name=bf16"],
+        echo=lines.append,
+    )
+    assert f"note: {cpu_bf16_note()}" in lines

@@ -25,6 +25,7 @@ from archlab.data.loader import make_loader, split_targets, subset_split
 from archlab.data.samplers import class_counts, sample_weights, sampler_effect
 from archlab.models import model_info
 from archlab.train import curriculum
+from archlab.train.compiled import compile_model, compile_optimizer_step
 from archlab.train.distributed import DistContext
 from archlab.train.losses import build_loss
 from archlab.train.optim import build_optimizer, build_scheduler
@@ -203,10 +204,13 @@ def _resolve_amp(
     cfg: Config, model: nn.Module, spec: InputSpec, device: torch.device, ctx: DistContext
 ) -> tuple[Config, list[str]]:
     """``train.amp: auto`` measured on rank 0's device (see :mod:`archlab.train.precision`) and
-    written into the config; any other value as it is."""
+    written into the config; any other value as it is, with a note on what bf16 is on a CPU."""
+    from archlab.train.precision import choose_amp, cpu_bf16_note
+
+    if cfg.train.amp == "bf16" and device.type == "cpu":
+        return cfg, [cpu_bf16_note()]
     if cfg.train.amp != "auto":
         return cfg, []
-    from archlab.train.precision import choose_amp
 
     choice = None
     if ctx.is_main:
@@ -272,7 +276,9 @@ def build_run(cfg: Config, device: torch.device, ctx: DistContext) -> Parts:
             model, multi_avg_fn=ema_with_warmup(cfg.train.ema), use_buffers=True
         )
     forward_model = ctx.wrap(model, device)
-    forward_model = torch.compile(forward_model) if cfg.train.compile else forward_model
+    if cfg.train.compile:  # the whole step: forward, its backward, and the optimiser's update
+        forward_model = compile_model(forward_model, device)
+        compile_optimizer_step(optimizer)
     return Parts(
         cfg=cfg,
         device=device,

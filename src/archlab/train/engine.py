@@ -118,7 +118,11 @@ def train(
                 _announce_stage(parts, epoch, echo)
                 kept = _kept(run_dir, state)
                 metrics = train_one_epoch(parts, epoch, position, kept)
-                record = {"epoch": epoch, "lr": parts.optimizer.param_groups[0]["lr"], "train": metrics}
+                record = {
+                    "epoch": epoch,
+                    "lr": float(parts.optimizer.param_groups[0]["lr"]),
+                    "train": metrics,
+                }
                 improved = record_epoch(parts, state, record, run_dir, t_run)
                 echo(
                     epoch_line(record, parts.epochs, main_metric(parts.task), list(parts.eval_loaders))

@@ -19,6 +19,7 @@ from archlab.data.augment import Mixed
 from archlab.data.loader import epoch_seed
 from archlab.train import curriculum
 from archlab.train.build import Parts, main_metric
+from archlab.train.compiled import compile_seconds
 from archlab.train.evaluate import predict_all, score
 from archlab.train.metrics import tune_thresholds
 
@@ -63,6 +64,7 @@ def train_one_epoch(parts: Parts, epoch: int, position: Position, kept: str) -> 
     loader.set_epoch(epoch)
     model, optimizer, scaler, accumulate = parts.model, parts.optimizer, parts.scaler, cfg.train.accumulate
     model.train()
+    compiling_before = compile_seconds() if cfg.train.compile else 0.0
     t0 = time.perf_counter()
     loss_sum = torch.zeros((), device=device)
     hits = torch.zeros(3, device=device, dtype=torch.long)  # correct | (tp, fp, fn) for multi-label
@@ -130,13 +132,16 @@ def train_one_epoch(parts: Parts, epoch: int, position: Position, kept: str) -> 
             )
         )
         loss_sum, hits, seen = totals[0], totals[1:4].long(), int(totals[4].item())
-    return {
+    metrics = {
         "loss": loss_sum.item() / seen,
         "acc" if task == "single_label" else "micro_f1": train_metric(task, hits, seen),
         "images_per_s": seen / train_time,
         "time_s": train_time,
         "samples": seen,
     }
+    if cfg.train.compile:  # part of time_s, on this process
+        metrics["compile_s"] = compile_seconds() - compiling_before
+    return metrics
 
 
 def evaluate_epoch(parts: Parts) -> tuple[dict[str, dict[str, Any]], torch.Tensor | float]:

@@ -49,6 +49,17 @@ def offered(device: torch.device, cpuinfo: str | None = None) -> tuple[list[str]
     return ["none"], f"{device.type}: fp32 only"
 
 
+def cpu_bf16_note(cpuinfo: str | None = None) -> str:
+    """What ``train.amp: bf16`` means on this CPU: native arithmetic (which flags) or emulation."""
+    native = cpu_bf16_flags(cpuinfo)
+    if native:
+        return f"train.amp bf16: native on this CPU ({', '.join(native)})"
+    return (
+        "train.amp bf16: emulated on this CPU (no avx512_bf16, no amx_bf16), usually slower than fp32; "
+        "train.amp=auto measures which is faster"
+    )
+
+
 @dataclass(frozen=True)
 class AmpChoice:
     amp: str

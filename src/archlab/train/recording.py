@@ -37,7 +37,8 @@ def epoch_line(record: dict[str, Any], epochs: int, key: str, splits: list[str])
             text += f" mAP {100 * m['map_macro']:.2f}%"
         parts.append(text)
     parts.append(f"lr {record['lr']:.2e}")
-    parts.append(f"{train['time_s']:.1f}s ({train['images_per_s']:,.0f} img/s)")
+    compiling = f", {train['compile_s']:.1f}s compiling" if train.get("compile_s") else ""
+    parts.append(f"{train['time_s']:.1f}s ({train['images_per_s']:,.0f} img/s{compiling})")
     return " | ".join(parts)
 
 

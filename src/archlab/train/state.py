@@ -16,6 +16,7 @@ import torch
 
 from archlab.config import Config
 from archlab.train.build import Parts
+from archlab.train.compiled import set_lr_tensors
 
 
 @dataclass
@@ -102,6 +103,7 @@ def resume(parts: Parts, ckpt: dict[str, Any]) -> TrainState:
     check_resume_changes(ckpt["config"], parts.cfg)
     parts.model.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
+    set_lr_tensors(parts.optimizer, parts.cfg.train.compile)  # the saved rates may be of either kind
     if parts.scheduler is not None and ckpt.get("scheduler") is not None:
         parts.scheduler.load_state_dict(ckpt["scheduler"])
     if ckpt.get("scaler") is not None:
