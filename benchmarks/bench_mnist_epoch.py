@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -256,6 +257,19 @@ def run_bare(root: str, epochs: int) -> dict:
     return {"epoch_s": times, "test_acc": correct / len(xt)}
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor took from this VM so far, all cores (Linux ``/proc/stat``; 0 elsewhere).
+
+    Printed per loop: a loop that ran while the host took cores away is slower for that reason.
+    """
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def cpu_flags() -> str:
     """The CPU features that decide compiled and bf16 speed: vector ISA, native bf16."""
     from archlab.train.precision import cpu_bf16_flags
@@ -280,16 +294,18 @@ def main() -> None:
     results = {}
     for name, fn in RUNNERS.items():
         if name not in args.skip:
+            before = steal_seconds()
             results[name] = fn(args.root, args.epochs)
+            results[name]["steal_s"] = steal_seconds() - before
     print(
         f"\nMNIST, seed 001 Model 3, {args.epochs} epochs; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {DEVICE}; {cpu_flags()}"
     )
     print(
         "| loop | s / epoch (each) | of which compiling | s / epoch, last | vs seed loop | vs bare loop "
-        "| vs archlab eager | test acc after last epoch |"
+        "| vs archlab eager | test acc after last epoch | CPU stolen by the host (s) |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         last = r["epoch_s"][-1]
         ratios = [
