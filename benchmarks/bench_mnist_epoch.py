@@ -315,7 +315,7 @@ def main() -> None:
         each = ", ".join(f"{t:.1f}" for t in r["epoch_s"])
         compiling = ", ".join(f"{t:.1f}" for t in r.get("compile_s", [])) or "-"
         print(
-            f"| {name} | {each} | {compiling} | {last:.1f} | {' | '.join(ratios)} | {100 * r['test_acc']:.2f} % |"
+            f"| {name} | {each} | {compiling} | {last:.1f} | {' | '.join(ratios)} | {100 * r['test_acc']:.2f} % | {r['steal_s']:.1f} |"
         )
     if args.json:
         with open(args.json, "w") as fh:
